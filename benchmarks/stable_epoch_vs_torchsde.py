@@ -1,0 +1,108 @@
+"""One training epoch of the same LNSDE classifier: neuralsde.solve vs torchsde.sdeint.
+
+Same model, data (BasicMotions training split, mini-batches), Euler with the same dt, same loss
+and optimiser; only the integrator call differs (``torchsde.sdeint`` is how the reference
+implementation of Oh, Lim & Kim trains). Prints the per-epoch times and their ratio, and writes
+``benchmarks/results/stable_epoch_vs_torchsde.json``. Target: neuralsde >= 5x faster.
+
+    python benchmarks/stable_epoch_vs_torchsde.py --epochs 3 --batch-size 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchsde
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from neuralsde.core.solve import solve  # noqa: E402
+from neuralsde.data import IrregularBatch  # noqa: E402
+from neuralsde.datasets import load_basic_motions  # noqa: E402
+from neuralsde.estimators import SDEClassifier  # noqa: E402
+from neuralsde.models import PathClassifier, StableSDE  # noqa: E402
+
+
+def integrate(integrator, sde, z0, ts, dt, generator):
+    if integrator == "neuralsde":
+        return solve(sde, z0, ts, method="euler", dt=dt, generator=generator)
+    return torchsde.sdeint(sde, z0, ts, method="euler", dt=dt)
+
+
+def epoch(model, est, data, integrator, batch_size, dt, opt, generator):
+    times, values, target = data
+    order = torch.randperm(times.shape[0], generator=torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        path = est._path(times[idx], values[idx])
+        sde = model.encoder.set_control(path)
+        ts = torch.stack([path.interval[0], path.interval[-1]]).to(values)
+        z = integrate(integrator, sde, sde.initial_state(), ts, dt, generator)
+        loss = torch.nn.functional.cross_entropy(model.head(z[-1]), target[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--epochs", type=int, default=3, help="timed epochs per integrator")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=HERE / "results" / "stable_epoch_vs_torchsde.json")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    batch = IrregularBatch.from_xarray(load_basic_motions()).to(dtype=torch.float32)
+    train, _, _ = batch.drop(0.3, seed=0).split((0.7, 0.15, 0.15), seed=0)
+    # the estimator only provides the preprocessing (scaling, control path, default dt)
+    est = SDEClassifier(kind="lnsde", hidden=args.hidden, epochs=1, verbose=False)
+    est.classes_ = sorted(set(train.labels))
+    est._fit_scaling(train)
+    times, values, _ = est._tensors(train)
+    target = torch.as_tensor([est.classes_.index(c) for c in train.labels])
+    data = (times, values, target)
+
+    timings = {}
+    for integrator in ("neuralsde", "torchsde"):
+        torch.manual_seed(0)
+        model = PathClassifier(StableSDE(1 + 2 * est.n_channels_, args.hidden, kind="lnsde"),
+                               len(est.classes_))
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        gen = torch.Generator().manual_seed(0)
+        epoch(model, est, data, integrator, args.batch_size, est.dt_, opt, gen)  # warm-up
+        timings[integrator] = [
+            epoch(model, est, data, integrator, args.batch_size, est.dt_, opt, gen)
+            for _ in range(args.epochs)
+        ]
+    med = {k: statistics.median(v) for k, v in timings.items()}
+    ratio = med["torchsde"] / med["neuralsde"]
+    steps = round(1 / est.dt_)
+    result = {
+        "dataset": "BasicMotions (train split, missing rate 0.3)", "model": "LNSDE",
+        "hidden": args.hidden, "batch_size": args.batch_size, "n_train": len(train),
+        "dt": est.dt_, "steps_per_solve": steps, "threads": args.threads,
+        "epoch_seconds": timings, "median_epoch_seconds": med, "speedup": ratio,
+        "torch": torch.__version__, "torchsde": torchsde.__version__,
+    }  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(f"LNSDE, BasicMotions train ({len(train)} series), batch {args.batch_size}, "
+          f"Euler dt={est.dt_:.4g} ({steps} steps), {args.threads} thread(s)")
+    print(f"neuralsde.solve : {med['neuralsde']:.3f} s/epoch  {timings['neuralsde']}")
+    print(f"torchsde.sdeint : {med['torchsde']:.3f} s/epoch  {timings['torchsde']}")
+    print(f"speed-up (torchsde / neuralsde): {ratio:.2f}x  (target >= 5x)")
+
+
+if __name__ == "__main__":
+    main()

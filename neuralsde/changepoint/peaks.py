@@ -1,0 +1,49 @@
+"""Peak picking on a change score: by a penalty (threshold) or a known number of breakpoints."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def pick_peaks(
+    score: np.ndarray,
+    min_distance: int,
+    pen: float | None = None,
+    n_bkps: int | None = None,
+) -> list[int]:
+    """Greedy non-maximum suppression on ``score: (n,)`` (NaN = not a candidate).
+
+    Take the highest remaining candidate, drop every candidate closer than ``min_distance``,
+    repeat; stop when the best remaining score is ``<= pen`` or after ``n_bkps`` peaks.
+    Returns the sorted peak indices. Exactly one of ``pen`` and ``n_bkps`` must be given.
+
+    Example:
+        >>> import numpy as np
+        >>> pick_peaks(np.array([0, 1, 5, 1, 0, 0, 3, 0.0]), min_distance=2, pen=2.0)
+        [2, 6]
+        >>> pick_peaks(np.array([0, 1, 5, 1, 0, 0, 3, 0.0]), min_distance=2, n_bkps=1)
+        [2]
+    """
+    if (pen is None) == (n_bkps is None):
+        raise ValueError(
+            f"give exactly one of pen and n_bkps; got pen={pen!r}, n_bkps={n_bkps!r}"
+        )
+    s = np.where(np.isnan(score), -np.inf, np.asarray(score, dtype=float))
+    peaks: list[int] = []
+    while True:
+        if n_bkps is not None and len(peaks) == n_bkps:
+            break
+        i = int(np.argmax(s))
+        if not np.isfinite(s[i]):
+            if n_bkps is not None:
+                raise ValueError(
+                    f"n_bkps={n_bkps} is more than the {len(peaks)} breakpoints that fit at a "
+                    f"minimal distance of {min_distance} samples; expected n_bkps <= "
+                    f"{len(peaks)}"
+                )
+            break
+        if pen is not None and s[i] <= pen:
+            break
+        peaks.append(i)
+        s[max(0, i - min_distance + 1) : i + min_distance] = -np.inf
+    return sorted(peaks)

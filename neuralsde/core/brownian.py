@@ -1,0 +1,107 @@
+"""Brownian sources for the solver.
+
+``GridBrownian`` (the fast default) draws the increments of a fixed grid with one
+``randn`` call per chunk of steps, and the space-time Levy area with a second call, so
+the same seed gives the same path whatever the method. ``interval`` returns torchsde's
+queryable ``BrownianInterval`` for adaptive steps. Any torchsde-style object called as
+``bm(ta, tb)`` (and ``bm(ta, tb, return_U=True)`` for Levy area) can be passed instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+CHUNK_ELEMENTS = 2**21  # increments held at once; keeps memory flat in the number of steps
+
+
+def seed_from(generator: torch.Generator | None) -> int:
+    """Draw a 62-bit seed from ``generator`` (or torch's global generator)."""
+    return int(torch.randint(0, 2**62, (), generator=generator))
+
+
+class GridBrownian:
+    """Increments ``dW_i ~ N(0, h_i)`` and time integrals ``U_i`` on a fixed grid.
+
+    Args:
+        grid: (n + 1,) increasing float64 tensor of step times.
+        size: (batch, brownian).
+        levy_area: also draw ``U_i = int (W_s - W_ti) ds = h_i (dW_i / 2 + H_i)``,
+            with ``H_i ~ N(0, h_i / 12)`` the space-time Levy area.
+
+    Chunks of steps are drawn from per-chunk seeds, so a chunk can be regenerated
+    (the reversible adjoint walks the steps backwards without storing them).
+    """
+
+    def __init__(self, grid, size, *, levy_area=False, generator=None, dtype=None, device=None):
+        self.h = torch.diff(grid.to(torch.float64))
+        self.size = tuple(size)
+        self.levy_area = levy_area
+        self.dtype, self.device = dtype, device
+        n = len(self.h)
+        per_step = max(1, math.prod(self.size))
+        self.chunk = max(1, min(n, CHUNK_ELEMENTS // per_step))
+        n_chunks = -(-n // self.chunk)
+        self.seeds = [seed_from(generator) for _ in range(n_chunks)]
+        self._cached = (-1, None, None)
+
+    def _draw(self, c):
+        lo, hi = c * self.chunk, min((c + 1) * self.chunk, len(self.h))
+        gen = torch.Generator(device=self.device or "cpu").manual_seed(self.seeds[c])
+        shape = (hi - lo, *self.size)
+        sqrt_h = self.h[lo:hi].sqrt().to(self.dtype).view(-1, *([1] * len(self.size)))
+        dw = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device) * sqrt_h
+        u = None
+        if self.levy_area:
+            z = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
+            hh = self.h[lo:hi].to(self.dtype).view_as(sqrt_h)
+            u = hh * (0.5 * dw + z * sqrt_h / math.sqrt(12.0))
+        return dw.unbind(0), (u.unbind(0) if u is not None else None)
+
+    def __getitem__(self, i):
+        """``(dW_i, U_i)``; ``U_i`` is None without Levy area."""
+        c = i // self.chunk
+        if self._cached[0] != c:
+            self._cached = (c, *self._draw(c))
+        _, dw, u = self._cached
+        j = i - c * self.chunk
+        return dw[j], (u[j] if u is not None else None)
+
+
+class QueryBrownian:
+    """Wrap a torchsde-style ``bm(ta, tb)`` to give ``(dW, U)`` for any interval."""
+
+    def __init__(self, bm, levy_area=False):
+        self.bm, self.levy_area = bm, levy_area
+
+    def __call__(self, ta: float, tb: float):
+        if self.levy_area:
+            dw, u = self.bm(ta, tb, return_U=True)
+            return dw, u
+        return self.bm(ta, tb), None
+
+
+class GridQuery:
+    """Grid-indexed access to a queryable source, so fixed steps share one code path."""
+
+    def __init__(self, source: QueryBrownian, grid):
+        self.source, self.grid = source, [float(t) for t in grid]
+
+    def __getitem__(self, i):
+        return self.source(self.grid[i], self.grid[i + 1])
+
+
+def interval(t0, t1, size, *, levy_area=False, generator=None, dtype=None, device=None):
+    """A queryable torchsde ``BrownianInterval`` on [t0, t1] seeded from ``generator``."""
+    import torchsde
+
+    return torchsde.BrownianInterval(
+        t0=float(t0),
+        t1=float(t1),
+        size=tuple(size),
+        dtype=dtype,
+        device=device,
+        entropy=seed_from(generator),
+        levy_area_approximation="space-time" if levy_area else "none",
+    )

@@ -1,0 +1,27 @@
+"""Euler-Maruyama."""
+
+from __future__ import annotations
+
+from .base import Method, register
+
+
+@register
+class Euler(Method):
+    """Euler-Maruyama: 1 stage, strong order 0.5 (1.0 for additive noise), weak order 1.
+
+    Converges to the Ito solution; supports every noise type and adaptive steps.
+    """
+
+    name = "euler"
+    sde_types = ("ito",)
+    strong_order = 0.5
+
+    def order(self):
+        return 1.0 if self.noise_type == "additive" else 0.5
+
+    def init(self, t0, y0, fg0):
+        return fg0
+
+    def step(self, t0, t1, dt, y0, dW, U, state):
+        f, g = state if state is not None else self.fg(t0, y0)
+        return self.noise(y0.add(f, alpha=dt), g, dW), None

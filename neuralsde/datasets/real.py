@@ -1,0 +1,178 @@
+"""Loaders of the real datasets shipped under the repository's ``datasets/`` folder.
+
+Each reads the shipped files (never the internet, never aeon or statsmodels at run time) and
+returns an ``xarray.Dataset`` with ``values`` over ``("series", "time", "channel")``, labels
+where the data have them, and ``attrs`` giving the source and the licence.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ._build import make_dataset
+from .files_path import data_file
+from .tsfile import read_ts
+
+__all__ = [
+    "load_arrow_head",
+    "load_basic_motions",
+    "load_gunpoint_segmentation",
+    "load_mauna_loa_co2",
+    "load_nile",
+]
+
+_AEON_LICENCE = (
+    "BSD-3-Clause (as redistributed in the aeon package); UEA/UCR archive data are free for "
+    "research use with citation of the archive"
+)
+
+
+def _load_classification(folder: str, stem: str, split: str | None):
+    if split not in (None, "train", "test"):
+        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
+    parts, labels, splits = [], [], []
+    for name in ("train", "test") if split is None else (split,):
+        x, y, _ = read_ts(data_file(folder, f"{stem}_{name.upper()}.ts"))
+        parts.append(x)
+        labels.append(y)
+        splits.append(np.full(len(x), name))
+    return np.concatenate(parts), np.concatenate(labels), np.concatenate(splits)
+
+
+def load_basic_motions(split: str | None = None):
+    """BasicMotions (UEA): 80 series x 100 steps x 6 channels, 4 balanced classes.
+
+    Smart-watch 3-D accelerometer and 3-D gyroscope recordings at 10 Hz of four activities
+    (Standing, Running, Walking, Badminton). ``time`` is in seconds (0.0 .. 9.9).
+
+    Args:
+        split: ``"train"`` (40), ``"test"`` (40) or None (all 80, train first).
+
+    Returns:
+        Dataset with ``values (series, time, channel)``, ``label (series)`` and
+        ``split (series)``.
+
+    Example:
+        >>> ds = load_basic_motions()
+        >>> ds["values"].shape, sorted(set(ds["label"].values.tolist()))
+        ((80, 100, 6), ['Badminton', 'Running', 'Standing', 'Walking'])
+    """
+    x, y, s = _load_classification("basic_motions", "BasicMotions", split)
+    return make_dataset(
+        x,
+        np.arange(x.shape[1]) / 10.0,
+        time_attrs={"units": "s"},
+        channel=[f"dim_{i}" for i in range(x.shape[2])],
+        labels=y,
+        extra={"split": ("series", s)},
+        attrs={
+            "name": "BasicMotions",
+            "source": "UEA multivariate TSC archive, https://timeseriesclassification.com "
+            "(files from aeon 1.6.0)",
+            "licence": _AEON_LICENCE,
+            "description": "3-D accelerometer and 3-D gyroscope of a smart watch at 10 Hz; "
+            "classes Standing, Running, Walking, Badminton",
+        },
+    )
+
+
+def load_arrow_head(split: str | None = None):
+    """ArrowHead (UCR): 211 series x 251 points x 1 channel, 3 classes (0, 1, 2).
+
+    Outlines of projectile points as angle-based series; ``time`` is the position along the
+    outline (0 .. 250).
+
+    Args:
+        split: ``"train"`` (36), ``"test"`` (175) or None (all 211, train first).
+    """
+    x, y, s = _load_classification("arrow_head", "ArrowHead", split)
+    return make_dataset(
+        x,
+        np.arange(x.shape[1]),
+        time_attrs={"units": "position along the outline"},
+        channel=["angle"],
+        labels=y,
+        extra={"split": ("series", s)},
+        attrs={
+            "name": "ArrowHead",
+            "source": "UCR TSC archive, https://timeseriesclassification.com "
+            "(files from aeon 1.6.0)",
+            "licence": _AEON_LICENCE,
+            "description": "arrowhead outlines; classes Avonlea (0), Clovis (1), Mix (2)",
+        },
+    )
+
+
+def load_gunpoint_segmentation():
+    """GunPoint segmentation: one series of 1875 points with an annotated change point at 900.
+
+    ``time`` is the 0-based position. ``segment (time)`` is 0 before the change point and 1
+    from it on; ``change_index`` / ``change_time`` (dim ``change_point``) and
+    ``attrs["change_points"]`` hold the annotation; ``attrs["period_length"] = 10``.
+    """
+    frame = pd.read_csv(data_file("gunpoint_segmentation", "gunpoint_segmentation.csv"),
+                        header=None, names=["position", "value"])  # fmt: skip
+    values = frame["value"].to_numpy(dtype=np.float64)
+    time = np.arange(len(values))
+    change = 900
+    return make_dataset(
+        values[None, :, None],
+        time,
+        time_attrs={"units": "position"},
+        channel=["value"],
+        extra={
+            "segment": ("time", (time >= change).astype(np.int64)),
+            "change_index": ("change_point", np.asarray([change])),
+            "change_time": ("change_point", time[[change]].astype(np.float64)),
+        },
+        attrs={
+            "name": "GunPoint segmentation",
+            "source": "UCR GunPoint grouped by class and concatenated, as packaged by aeon "
+            "1.6.0 (load_gun_point_segmentation)",
+            "licence": "BSD-3-Clause (as redistributed in the aeon package)",
+            "change_points": [change],
+            "period_length": 10,
+        },
+    )
+
+
+def load_nile():
+    """Annual flow of the Nile at Aswan, 1871-1970 (10^8 m^3); one series, 100 points.
+
+    ``time`` is datetime64 (1 January of each year). The mean drops after 1898 (Cobb 1978):
+    about 1098 before, about 850 after.
+    """
+    frame = pd.read_csv(data_file("nile", "nile.csv"))
+    time = pd.to_datetime(frame["year"].astype(str), format="%Y").to_numpy()
+    return make_dataset(
+        frame["volume"].to_numpy(dtype=np.float64)[None, :, None],
+        time,
+        channel=["volume"],
+        attrs={
+            "name": "Nile",
+            "source": "statsmodels.datasets.nile; Cobb (1978), Biometrika 65(2), 243-251",
+            "licence": "public domain",
+            "units": "10^8 m^3 per year",
+        },
+    )
+
+
+def load_mauna_loa_co2():
+    """Weekly atmospheric CO2 at Mauna Loa, 1958-03-29 .. 2001-12-29 (ppmv), with 59 gaps.
+
+    One series of 2284 weekly points; missing weeks are NaN. ``time`` is datetime64.
+    """
+    frame = pd.read_csv(data_file("mauna_loa_co2", "co2_weekly.csv"))
+    time = pd.to_datetime(frame["date"], format="%Y-%m-%d").to_numpy()
+    return make_dataset(
+        frame["co2"].to_numpy(dtype=np.float64)[None, :, None],
+        time,
+        channel=["co2"],
+        attrs={
+            "name": "Mauna Loa CO2",
+            "source": "statsmodels.datasets.co2; Keeling & Whorf (2004), SIO flask network, CDIAC",
+            "licence": "public domain",
+            "units": "ppmv",
+        },
+    )

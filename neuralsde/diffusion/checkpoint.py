@@ -1,0 +1,96 @@
+"""Save and load score-model checkpoints with their configuration, validated on load.
+
+A checkpoint is one ``torch.save`` file: ``{"format", "net", "sde", "meta", "state_dict"}``
+where ``net`` is the network's constructor config, ``sde`` the forward SDE's config and
+``meta`` free-form (data normalisation, resolution, training record). Weights may be stored in
+float16 to keep files small; they are loaded back in float32.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from neuralsde.diffusion.nets import ScoreMLP
+from neuralsde.diffusion.score import ScoreModel
+from neuralsde.diffusion.sdes import sde_from_config
+from neuralsde.diffusion.unet import UNet
+
+FORMAT = "neuralsde.diffusion/1"
+_NETS = {"mlp": ScoreMLP, "unet": UNet}
+
+
+def net_from_config(config: dict) -> torch.nn.Module:
+    """Build a score network from its ``.config`` dict."""
+    if not isinstance(config, dict) or config.get("kind") not in _NETS:
+        raise ValueError(f"net config must be a dict with kind in {sorted(_NETS)}; got {config!r}")
+    kw = {k: v for k, v in config.items() if k != "kind"}
+    if config["kind"] == "unet":
+        kw["mults"] = tuple(kw["mults"])
+    return _NETS[config["kind"]](**kw)
+
+
+def save_checkpoint(path, score_model: ScoreModel, meta: dict | None = None,
+                    half: bool = False) -> None:
+    """Write ``score_model`` (a :class:`ScoreModel` whose net has a ``.config``) to ``path``."""
+    if not isinstance(score_model, ScoreModel) or not hasattr(score_model.net, "config"):
+        raise TypeError(
+            f"score_model must be a ScoreModel around a ScoreMLP or UNet; got "
+            f"{type(score_model).__name__}"
+        )
+    state = {k: (v.half() if half and v.is_floating_point() else v).cpu()
+             for k, v in score_model.net.state_dict().items()}  # fmt: skip
+    torch.save({"format": FORMAT, "net": score_model.net.config, "sde": score_model.sde.config(),
+                "meta": dict(meta or {}), "state_dict": state}, path)  # fmt: skip
+
+
+def _compare(where: str, stored: dict, expected: dict) -> None:
+    for key, want in expected.items():
+        if key not in stored:
+            raise ValueError(f"checkpoint {where} has no key {key!r}; expected {key}={want!r}")
+        got = stored[key]
+        if isinstance(want, dict) and isinstance(got, dict):
+            _compare(f"{where}.{key}", got, want)
+        elif (list(got) if isinstance(got, tuple) else got) != (
+            list(want) if isinstance(want, tuple) else want
+        ):
+            raise ValueError(
+                f"checkpoint config mismatch at {where}.{key}: the file has {got!r}, "
+                f"expected {want!r}"
+            )
+
+
+def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
+    """Load ``(score_model, meta)`` from ``path``.
+
+    ``expected`` may hold any of ``{"net": {...}, "sde": {...}, "meta": {...}}``; every key
+    given must match the stored configuration, else a ValueError names the key, the stored
+    value and the expected one.
+
+    Example:
+        >>> import tempfile, os
+        >>> from neuralsde.diffusion import VPSDE, ScoreModel, ScoreMLP
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.pt")
+        >>> save_checkpoint(path, ScoreModel(ScoreMLP(2, hidden=8), VPSDE()), {"data": "toy"})
+        >>> model, meta = load_checkpoint(path, expected={"meta": {"data": "toy"}})
+        >>> meta["data"]
+        'toy'
+    """
+    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f"{path} is not a neuralsde diffusion checkpoint (format {got!r}, "
+                         f"expected {FORMAT!r})")  # fmt: skip
+    if expected is not None:
+        if not isinstance(expected, dict) or set(expected) - {"net", "sde", "meta"}:
+            raise ValueError(f"expected must be a dict with keys among net, sde, meta; got "
+                             f"{expected!r}")  # fmt: skip
+        for part, want in expected.items():
+            _compare(part, ckpt[part], want)
+    net = net_from_config(ckpt["net"])
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as err:
+        raise ValueError(f"checkpoint weights do not fit the net config {ckpt['net']}: {err}") from err
+    model = ScoreModel(net, sde_from_config(ckpt["sde"])).eval()
+    return model, ckpt["meta"]

@@ -1,0 +1,547 @@
+"""scikit-learn estimators over neuralsde models: classify and regress irregular, gappy series.
+
+``SDEClassifier`` reads the final hidden state of a stable neural SDE (or a Neural CDE);
+``SDERegressor`` reads it at query times (interpolation and forecasting). Both accept an xarray
+object, an ``IrregularBatch``, a ``(B, L, C)`` array with NaN for missing values, or a list of
+ragged ``(L_i, C)`` arrays, train with the shared loop :func:`neuralsde.train.fit`, and save as
+weights + a JSON config (never pickled code).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.validation import check_is_fitted
+
+from neuralsde.models import NeuralCDE, PathClassifier, PathRegressor, StableSDE, default_dt
+from neuralsde.models.stable import KINDS
+from neuralsde.train import fit as train_loop
+
+__all__ = ["SDEClassifier", "SDERegressor"]
+
+ESTIMATOR_KINDS = (*KINDS, "ncde")
+_CONFIG, _WEIGHTS = "config.json", "weights.pt"
+
+
+# ------------------------------------------------------------------------------ inputs
+def as_batch(X, name: str = "X"):
+    """Any supported input as an :class:`~neuralsde.data.batch.IrregularBatch`.
+
+    Accepted: an ``IrregularBatch``; an xarray ``DataArray``/``Dataset`` (dims ``series``,
+    ``time``, ``channel``); a ``(B, L, C)`` or ``(B, L)`` array or tensor with NaN for missing
+    values (times ``0 .. L-1``); a list of ragged ``(L_i, C)`` arrays (times ``0 .. L_i-1``) or of
+    ``(times, values)`` pairs. Validation errors come from the data layer's shared validators.
+    """
+    from neuralsde.data.batch import IrregularBatch
+
+    if isinstance(X, IrregularBatch):
+        return X
+    try:
+        return _as_batch(X, name, IrregularBatch)
+    except (TypeError, ValueError) as err:
+        message = str(err)
+        if message.startswith(name):
+            raise
+        raise type(err)(f"{name}: {message}") from None
+
+
+def _as_batch(X, name, IrregularBatch):
+    if type(X).__module__.startswith("xarray"):
+        return IrregularBatch.from_xarray(X)
+    if isinstance(X, np.ndarray | torch.Tensor):
+        if X.ndim not in (2, 3):
+            raise ValueError(
+                f"{name} must be a (series, time, channel) array, got shape {tuple(X.shape)}"
+            )
+        times = np.broadcast_to(np.arange(X.shape[1], dtype=np.float64), X.shape[:2])
+        return IrregularBatch.from_arrays(times, X)
+    if isinstance(X, list | tuple) and X:
+        if all(isinstance(s, tuple) and len(s) == 2 for s in X):
+            return IrregularBatch.from_arrays([s[0] for s in X], [s[1] for s in X])
+        times = [np.arange(len(s), dtype=np.float64) for s in X]
+        return IrregularBatch.from_arrays(times, list(X))
+    raise TypeError(
+        f"{name} must be an xarray object, an IrregularBatch, a (series, time, channel) array "
+        f"or a list of arrays; got {type(X).__name__}"
+    )
+
+
+class _ScaledPath:
+    """A control path whose channels are multiplied by fixed factors (``evaluate`` and
+    ``derivative``): keeps observation counts O(1) whatever the series length."""
+
+    def __init__(self, path, scale: torch.Tensor):
+        self.path, self.scale, self.interval = path, scale, path.interval
+
+    def evaluate(self, t):
+        return self.path.evaluate(t) * self.scale
+
+    def derivative(self, t):
+        return self.path.derivative(t) * self.scale
+
+    @property
+    def grid_points(self):
+        return self.path.grid_points
+
+
+class _SDEBase(BaseEstimator):
+    """Shared parameters, preprocessing, model building and persistence."""
+
+    def __init__(self, kind="lnsde", hidden=32, depth=2, method="euler", dt=None, epochs=100,
+                 lr=1e-3, batch_size=None, patience=10, validation_fraction=0.15, device="cpu",
+                 random_state=0, verbose=True):
+        self.kind = kind
+        self.hidden = hidden
+        self.depth = depth
+        self.method = method
+        self.dt = dt
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---------------------------------------------------------------- checks and scaling
+    def _check_params(self):
+        if self.kind not in ESTIMATOR_KINDS:
+            raise ValueError(f"kind must be one of {ESTIMATOR_KINDS}; got {self.kind!r}")
+        for name in ("hidden", "epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.dt is not None and not (float(self.dt) > 0 and math.isfinite(float(self.dt))):
+            raise ValueError(f"dt must be a positive number or None; got {self.dt!r}")
+        if not 0 <= float(self.validation_fraction) < 1:
+            raise ValueError(
+                f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}"
+            )
+
+    def _fit_scaling(self, batch):
+        times = batch.times.to(torch.float64)
+        finite = torch.isfinite(times)
+        t0 = float(times[finite].min())
+        span = float(times[finite].max()) - t0
+        self.time_offset_ = t0
+        self.time_scale_ = span if span > 0 else 1.0
+        _, stats = batch.normalise()
+        self.value_mean_ = [float(v) for v in stats["mean"]]
+        self.value_std_ = [float(v) for v in stats["std"]]
+        self.max_length_ = int(batch.lengths.max())
+        self.n_channels_ = batch.n_channels
+        self.channels_ = [c.item() if hasattr(c, "item") else c for c in batch.channels]
+        scaled = (times - t0) / self.time_scale_
+        self.dt_ = float(self.dt) / self.time_scale_ if self.dt is not None \
+            else default_dt(scaled)
+
+    def _tensors(self, X, name="X"):
+        """Validated, scaled ``(times (B, L), values (B, L, C))`` tensors on ``device``."""
+        batch = as_batch(X, name)
+        if hasattr(self, "n_channels_") and batch.n_channels != self.n_channels_:
+            raise ValueError(
+                f"{name} has {batch.n_channels} channels but this estimator was fitted on "
+                f"{self.n_channels_}; pass series with {self.n_channels_} channels"
+            )
+        dtype = torch.get_default_dtype()
+        times = ((batch.times.to(torch.float64) - self.time_offset_) / self.time_scale_)
+        mean = torch.tensor(self.value_mean_, dtype=torch.float64)
+        std = torch.tensor(self.value_std_, dtype=torch.float64)
+        values = (batch.values.to(torch.float64) - mean) / std
+        return times.to(dtype).to(self.device), values.to(dtype).to(self.device), batch
+
+    def _path(self, times, values):
+        from neuralsde.data.interpolation import control_path
+
+        path = control_path(times, values, kind="hermite", intensity=True)
+        c = self.n_channels_
+        scale = torch.ones(1 + 2 * c, dtype=values.dtype, device=values.device)
+        scale[1 + c :] = 1.0 / self.max_length_
+        return _ScaledPath(path, scale)
+
+    def _encoder(self):
+        control = 1 + 2 * self.n_channels_
+        if self.kind == "ncde":
+            return NeuralCDE(control, int(self.hidden), depth=int(self.depth))
+        return StableSDE(control, int(self.hidden), kind=self.kind, depth=int(self.depth))
+
+    def _solver(self, generator):
+        return {"method": self.method, "dt": self.dt_, "generator": generator}
+
+    def _generator(self, offset=0):
+        seed = 0 if self.random_state is None else int(self.random_state)
+        return torch.Generator(device=self.device).manual_seed(seed + offset)
+
+    def _train(self, loss_fn, train, val):
+        torch.manual_seed(0 if self.random_state is None else int(self.random_state))
+        self.model_.to(self.device)
+        self.history_ = train_loop(
+            self.model_, loss_fn, train, val, epochs=int(self.epochs), lr=float(self.lr),
+            batch_size=self.batch_size, patience=self.patience, verbose=bool(self.verbose),
+            generator=torch.Generator().manual_seed(
+                0 if self.random_state is None else int(self.random_state)),
+            desc=f"{type(self).__name__}({self.kind})",
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------- persistence
+    def _fitted_config(self) -> dict:
+        keys = ["time_offset_", "time_scale_", "value_mean_", "value_std_", "max_length_",
+                "n_channels_", "channels_", "dt_", *self._extra_fitted]
+        return {k: getattr(self, k) for k in keys}
+
+    def save(self, path) -> Path:
+        """Write ``path/config.json`` (parameters + fitted scalars) and ``path/weights.pt``
+        (the state dict, loadable with ``weights_only=True``); returns the folder."""
+        check_is_fitted(self, "model_")
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = {"estimator": type(self).__name__, "params": self.get_params(),
+                  "fitted": self._fitted_config()}
+        (folder / _CONFIG).write_text(json.dumps(config, indent=2, default=_jsonable))
+        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
+        torch.save(state, folder / _WEIGHTS)
+        return folder
+
+    @classmethod
+    def load(cls, path, device=None):
+        """Rebuild an estimator saved with :meth:`save` (no pickled code is read)."""
+        folder = Path(path)
+        config = json.loads((folder / _CONFIG).read_text())
+        if config.get("estimator") != cls.__name__:
+            raise ValueError(
+                f"{folder / _CONFIG} holds a {config.get('estimator')!r}, not a {cls.__name__}"
+            )
+        est = cls(**config["params"])
+        if device is not None:
+            est.device = device
+        for key, value in config["fitted"].items():
+            setattr(est, key, np.asarray(value) if key == "classes_" else value)
+        est.model_ = est._build_model()
+        state = torch.load(folder / _WEIGHTS, weights_only=True, map_location=est.device)
+        est.model_.load_state_dict(state)
+        est.model_.to(est.device).eval()
+        return est
+
+
+def _jsonable(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot store {type(obj).__name__} in the JSON config")
+
+
+def _stratified_holdout(y, fraction, seed):
+    """Indices (train, validation) holding out ``fraction`` of each class (at least one)."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for cls in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == cls))
+        k = max(1, int(round(fraction * len(idx)))) if len(idx) > 1 else 0
+        val.extend(idx[:k])
+        train.extend(idx[k:])
+    return np.sort(np.array(train, dtype=int)), np.sort(np.array(val, dtype=int))
+
+
+# ------------------------------------------------------------------------- classifier
+class SDEClassifier(ClassifierMixin, _SDEBase):
+    """Classify irregular, gappy multichannel series with a stable neural SDE.
+
+    The control path ``X(t)`` (hermite cubic of ``[time, values, observation counts]``)
+    drives ``dz = f(t, z~) dt + g(t, z) dW`` from ``z0 = Linear(X(t0))``; logits are
+    ``Linear(z(t_end))``. Times are rescaled to ``[0, 1]`` over the training span, values are
+    standardised per channel, and ``dt`` defaults to ``max(min observed gap, 1e-3)``.
+
+    Parameters:
+        kind: ``"lsde"``, ``"lnsde"``, ``"gsde"``, ``"naive"`` or ``"ncde"``.
+        hidden, depth: hidden-state size (also the MLP width) and MLP hidden layers.
+        method, dt: solver method and step (in the data's time units; None: the default).
+        epochs, lr, batch_size, patience: training (Adam, early stopping on validation loss).
+        validation_fraction: share of the training series held out (stratified) for early
+            stopping when ``fit`` gets no ``eval_set``.
+        device, random_state, verbose: where to run, the seed, the progress bar.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(20, 10, 2)); y = np.repeat([0, 1], 10); X[y == 1] += 1
+        >>> clf = SDEClassifier(hidden=8, epochs=3, verbose=False).fit(X, y)
+        >>> clf.predict(X).shape
+        (20,)
+    """
+
+    _extra_fitted = ("classes_",)
+
+    def _build_model(self):
+        return PathClassifier(self._encoder(), len(self.classes_))
+
+    def fit(self, X, y=None, eval_set=None):
+        """Fit on series ``X`` with labels ``y: (B,)`` (default: labels carried by ``X``).
+        ``eval_set=(X_val, y_val)`` replaces the internal validation split."""
+        self._check_params()
+        batch = as_batch(X)
+        y = _labels(y, batch, "y")
+        classes, y_idx = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(
+                f"y has a single class ({classes[0].item()!r}); a classifier needs at least 2 classes"
+            )
+        self.classes_ = classes
+        self._fit_scaling(batch)
+        if eval_set is not None:
+            X_val, y_val = eval_set
+            train_idx, val_batch = np.arange(len(y)), as_batch(X_val, "eval_set X")
+            val_y = np.searchsorted(classes, _labels(y_val, val_batch, "eval_set y"))
+        elif self.patience is not None and self.validation_fraction > 0:
+            train_idx, val_idx = _stratified_holdout(y_idx, self.validation_fraction,
+                                                     self.random_state)
+            val_batch, val_y = (batch[val_idx], y_idx[val_idx]) if len(val_idx) else (None, None)
+        else:
+            train_idx, val_batch, val_y = np.arange(len(y)), None, None
+        times, values, _ = self._tensors(batch[train_idx])
+        targets = torch.as_tensor(y_idx[train_idx], device=self.device)
+        train = (times, values, targets)
+        val = None
+        if val_batch is not None:
+            vt, vv, _ = self._tensors(val_batch, "eval_set X")
+            val = (vt, vv, torch.as_tensor(val_y, device=self.device))
+        self.model_ = self._build_model()
+        generator = self._generator()
+
+        def loss_fn(model, data):
+            t, v, target = data
+            logits = model(self._path(t, v), **self._solver(generator))
+            return torch.nn.functional.cross_entropy(logits, target)
+
+        self._train(loss_fn, train, val)
+        return self
+
+    def _logits(self, X) -> torch.Tensor:
+        check_is_fitted(self, "model_")
+        times, values, _ = self._tensors(X)
+        generator = self._generator(offset=1)
+        out = []
+        with torch.no_grad():
+            step = self.batch_size or times.shape[0]
+            for s in range(0, times.shape[0], step):
+                path = self._path(times[s : s + step], values[s : s + step])
+                out.append(self.model_(path, **self._solver(generator)))
+        return torch.cat(out)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities ``(B, n_classes)`` in the order of ``classes_``."""
+        return torch.softmax(self._logits(X), dim=-1).cpu().double().numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels ``(B,)``."""
+        check_is_fitted(self, "model_")
+        return self.classes_[self._logits(X).argmax(-1).cpu().numpy()]
+
+
+def _labels(y, batch, name):
+    if y is None:
+        if batch.labels is None:
+            raise ValueError(f"{name} is None and X carries no labels; pass labels y of shape (B,)")
+        y = batch.labels
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != batch.batch_size:
+        raise ValueError(
+            f"{name} must have shape ({batch.batch_size},) (one label per series); "
+            f"got shape {y.shape}"
+        )
+    return y
+
+
+# -------------------------------------------------------------------------- regressor
+class SDERegressor(RegressorMixin, _SDEBase):
+    """Interpolate and forecast irregular series: read a stable neural SDE's hidden state at
+    query times, ``x_hat(t) = Linear(z(t))``.
+
+    ``fit(X)`` learns to reconstruct the observed values of ``X`` from a control path built on
+    a random ``1 - holdout`` share of them (``task="interpolate"``) or on the first ``1 -
+    holdout`` share of each series' time span (``task="forecast"``; past that, the control is
+    held at its last value). ``fit(X, y)`` with targets ``y`` aligned with ``X``'s time stamps
+    (same layout, NaN = no target) learns ``y`` from the whole of ``X`` instead.
+    ``predict(X, times=...)`` returns an ``xarray.DataArray (series, time, channel)``.
+
+    Parameters are those of :class:`SDEClassifier`, plus ``task`` and ``holdout``.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.sin(np.linspace(0, 3, 12))[None, :, None] * np.ones((6, 1, 1))
+        >>> reg = SDERegressor(hidden=8, epochs=2, verbose=False).fit(X)
+        >>> reg.predict(X, times=[0.5, 13.0]).dims
+        ('series', 'time', 'channel')
+    """
+
+    _extra_fitted = ("n_outputs_",)
+
+    def __init__(self, kind="lnsde", hidden=32, depth=2, method="euler", dt=None, epochs=100,
+                 lr=1e-3, batch_size=None, patience=10, validation_fraction=0.15, device="cpu",
+                 random_state=0, verbose=True, task="interpolate", holdout=0.3):
+        super().__init__(kind=kind, hidden=hidden, depth=depth, method=method, dt=dt,
+                         epochs=epochs, lr=lr, batch_size=batch_size, patience=patience,
+                         validation_fraction=validation_fraction, device=device,
+                         random_state=random_state, verbose=verbose)
+        self.task = task
+        self.holdout = holdout
+
+    def _build_model(self):
+        return PathRegressor(self._encoder(), int(self.n_outputs_))
+
+    def _targets(self, batch, y):
+        if y is None:
+            return None
+        y_batch = as_batch(y, "y") if not isinstance(y, np.ndarray | torch.Tensor) else None
+        arr = y_batch.values if y_batch is not None else torch.as_tensor(np.asarray(y, float))
+        if arr.ndim == 2:
+            arr = arr.unsqueeze(-1)
+        if tuple(arr.shape[:2]) != tuple(batch.values.shape[:2]):
+            raise ValueError(
+                f"y must be aligned with X: shape (B, L, outputs) = "
+                f"({batch.values.shape[0]}, {batch.values.shape[1]}, outputs); "
+                f"got shape {tuple(arr.shape)}"
+            )
+        return arr
+
+    def fit(self, X, y=None):
+        """Fit on series ``X`` (and optional aligned targets ``y``); returns ``self``."""
+        self._check_params()
+        if self.task not in ("interpolate", "forecast"):
+            raise ValueError(f"task must be 'interpolate' or 'forecast'; got {self.task!r}")
+        if not 0 <= float(self.holdout) < 1:
+            raise ValueError(f"holdout must lie in [0, 1); got {self.holdout!r}")
+        batch = as_batch(X)
+        y_raw = self._targets(batch, y)
+        self._fit_scaling(batch)
+        self.supervised_ = y_raw is not None
+        if y_raw is not None:
+            self.y_mean_ = [float(v) for v in np.nanmean(y_raw.double().numpy(), axis=(0, 1))]
+            self.y_std_ = [float(v) or 1.0 for v in np.nanstd(y_raw.double().numpy(), axis=(0, 1))]
+        self.n_outputs_ = int(y_raw.shape[-1]) if y_raw is not None else self.n_channels_
+        times, values, _ = self._tensors(batch)
+        targets = self._scale_y(y_raw) if y_raw is not None else values
+        n = times.shape[0]
+        use_val = self.patience is not None and self.validation_fraction > 0 and n > 1
+        k = max(1, int(round(self.validation_fraction * n))) if use_val else 0
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(int(self.random_state
+                                                                               or 0)))
+        val_idx, train_idx = order[:k], order[k:]
+        train = (times[train_idx], values[train_idx], targets[train_idx])
+        val = (times[val_idx], values[val_idx], targets[val_idx]) if k else None
+        self.model_ = self._build_model()
+        generator = self._generator()
+        mask_gen = torch.Generator(device=self.device).manual_seed(int(self.random_state or 0))
+
+        def loss_fn(model, data):
+            t, v, target = data
+            control = v if self.supervised_ else self._thin(t, v, mask_gen)
+            grid, pred = self._predict_grid(model, t, control, generator)
+            on_grid = _to_union(t, grid, target)
+            seen = ~torch.isnan(on_grid)
+            return ((pred - torch.nan_to_num(on_grid))[seen] ** 2).mean()
+
+        self._train(loss_fn, train, val)
+        return self
+
+    def _fitted_config(self) -> dict:
+        config = super()._fitted_config()
+        config["supervised_"] = self.supervised_
+        if self.supervised_:
+            config["y_mean_"], config["y_std_"] = self.y_mean_, self.y_std_
+        return config
+
+    def _scale_y(self, y):
+        mean = torch.tensor(self.y_mean_, dtype=torch.float64)
+        std = torch.tensor(self.y_std_, dtype=torch.float64)
+        return ((y.double() - mean) / std).to(torch.get_default_dtype()).to(self.device)
+
+    def _thin(self, t, v, generator):
+        """The values the control path sees during self-supervised training."""
+        if self.holdout == 0:
+            return v
+        if self.task == "interpolate":
+            keep = torch.rand(v.shape, generator=generator, device=v.device) >= self.holdout
+        else:
+            start = torch.nan_to_num(t, nan=math.inf).amin(1, keepdim=True)
+            end = torch.nan_to_num(t, nan=-math.inf).amax(1, keepdim=True)
+            keep = (t <= start + (1 - self.holdout) * (end - start)).unsqueeze(-1).expand_as(v)
+        thinned = torch.where(keep, v, torch.full_like(v, math.nan))
+        # every series keeps at least its first observation per channel
+        first = ~torch.isnan(v) & (torch.cumsum(~torch.isnan(v), dim=1) == 1)
+        return torch.where(first, v, thinned)
+
+    def _predict_grid(self, model, t, v, generator, query=None):
+        """Predictions ``(B, T, outputs)`` on ``query`` (default: the union grid of ``t``)."""
+        path = self._path(t, v)
+        grid = torch.unique(t[torch.isfinite(t)]) if query is None else query
+        out = model(path, grid, **self._solver(generator))
+        return grid, out.transpose(0, 1)
+
+    def predict(self, X, times=None):
+        """Values at ``times`` (1-D, in the data's time units; default: every time stamp of
+        ``X``) for every series: an ``xarray.DataArray`` with dims ``(series, time, channel)``.
+        Times after a series' last observation are forecasts."""
+        import xarray as xr
+
+        check_is_fitted(self, "model_")
+        t, v, batch = self._tensors(X)
+        if times is None:
+            raw = np.unique(batch.times.double().numpy()[np.isfinite(batch.times.double().numpy())])
+        else:
+            raw = np.asarray(times, dtype=np.float64).reshape(-1)
+            if raw.size == 0 or not np.all(np.isfinite(raw)) or np.any(np.diff(raw) <= 0):
+                raise ValueError(f"times must be finite and strictly increasing; got {raw}")
+        query = torch.as_tensor((raw - self.time_offset_) / self.time_scale_,
+                                dtype=torch.get_default_dtype(), device=self.device)
+        start = float(torch.nan_to_num(t, nan=math.inf).min())
+        if float(query[0]) < start:
+            raise ValueError(
+                f"times must not start before the first observation of X "
+                f"({start * self.time_scale_ + self.time_offset_}); got {raw[0]}"
+            )
+        with torch.no_grad():
+            _, pred = self._predict_grid(self.model_, t, v, self._generator(offset=1), query)
+        pred = pred.double().cpu()
+        if self.supervised_:
+            pred = pred * torch.tensor(self.y_std_) + torch.tensor(self.y_mean_)
+            channels = np.arange(self.n_outputs_)
+        else:
+            pred = pred * torch.tensor(self.value_std_) + torch.tensor(self.value_mean_)
+            channels = np.asarray(self.channels_)
+        return xr.DataArray(pred.numpy(), dims=("series", "time", "channel"),
+                            coords={"series": np.asarray(batch.series), "time": raw,
+                                    "channel": channels}, name="prediction")
+
+    def score(self, X, y=None, sample_weight=None):
+        """R^2 of the predictions at ``X``'s time stamps against ``y`` (default: ``X``'s own
+        observed values), over the observed entries."""
+        batch = as_batch(X)
+        target = self._targets(batch, y) if y is not None else batch.values
+        pred = self.predict(batch)
+        grid = torch.tensor(pred["time"].values, dtype=torch.float64)
+        on_grid = _to_union(batch.times.double(), grid, target.double()).numpy()
+        seen = ~np.isnan(on_grid)
+        resid = ((pred.values - np.nan_to_num(on_grid))[seen] ** 2).sum()
+        total = ((on_grid[seen] - on_grid[seen].mean()) ** 2).sum()
+        return float(1 - resid / total) if total > 0 else 0.0
+
+
+def _to_union(t, grid, values):
+    """Scatter ``values (B, L, K)`` at ``t (B, L)`` onto ``grid (T,)`` -> ``(B, T, K)``."""
+    batch, _, k = values.shape
+    out = values.new_full((batch, grid.shape[0], k), math.nan)
+    finite = torch.isfinite(t)
+    rows, cols = torch.nonzero(finite, as_tuple=True)
+    idx = torch.searchsorted(grid.to(t), t[rows, cols])
+    return out.index_put((rows, idx), values[rows, cols])
+
+
+# The latent-SDE estimator (LatentSDEForecaster) is re-exported here once it lands:
+# from neuralsde.models.latent_estimator import LatentSDEForecaster  # noqa: ERA001

@@ -1,0 +1,41 @@
+"""Models: stable neural SDEs (LSDE / LNSDE / GSDE / naive), the Neural CDE baseline, heads.
+
+The latent SDE (``neuralsde.models.latent``) is exported here too once it lands.
+"""
+
+from neuralsde.models.heads import ClassificationHead, PathClassifier, PathRegressor, RegressionHead
+from neuralsde.models.ncde import CDEFunc, NeuralCDE
+from neuralsde.models.stable import (
+    KINDS,
+    MLP,
+    GeometricDrift,
+    LangevinDrift,
+    LinearDiffusion,
+    NaiveDiffusion,
+    NaiveDrift,
+    StableSDE,
+    TimeDiffusion,
+    TimeDrift,
+    default_dt,
+)
+
+__all__ = [
+    "CDEFunc",
+    "ClassificationHead",
+    "GeometricDrift",
+    "KINDS",
+    "LangevinDrift",
+    "LinearDiffusion",
+    "MLP",
+    "NaiveDiffusion",
+    "NaiveDrift",
+    "NeuralCDE",
+    "PathClassifier",
+    "PathRegressor",
+    "RegressionHead",
+    "StableSDE",
+    "TimeDiffusion",
+    "TimeDrift",
+    "default_dt",
+    # latent-SDE models (LatentSDE, ...) are added below this line
+]

@@ -1,0 +1,370 @@
+"""Latent neural SDE (Li et al. 2020) with Brownian or Markov-approximate fractional noise.
+
+A GRU reads the observations backwards in time and gives a context and ``q(z0)``; the posterior
+SDE (drift ``f(t, z, ctx)``) and the prior SDE (drift ``h(t, z)``) share a diagonal diffusion
+``g``; a Gaussian decoder maps latents to observations. Training maximises the ELBO
+``E log p(x | z) - KL(q(z0) || p(z0)) - KL(path)``, the path KL integrated as an extra channel.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+
+from neuralsde.core import SDE, logqp, solve
+from neuralsde.noise import MarkovFBM, fractional
+
+STRATONOVICH_METHODS = ("reversible_heun", "heun", "midpoint")
+
+
+class DiagonalDiffusion(nn.Module):
+    """``g_i(z) = floor + sigmoid(MLP_i(z_i))``: one small net per latent coordinate.
+
+    Each ``g_i`` depends on ``z_i`` only (diagonal noise). ``z: (batch, D) -> (batch, D)``.
+    """
+
+    def __init__(self, dim: int, hidden: int = 16, floor: float = 1e-3):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.randn(dim, hidden) / 2)
+        self.b1 = nn.Parameter(torch.zeros(dim, hidden))
+        self.w2 = nn.Parameter(torch.randn(dim, hidden) / math.sqrt(hidden))
+        self.b2 = nn.Parameter(torch.zeros(dim))
+        self.floor = floor
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = nn.functional.softplus(z.unsqueeze(-1) * self.w1 + self.b1)
+        return self.floor + torch.sigmoid((h * self.w2).sum(-1) + self.b2)
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(n_in, hidden), nn.Softplus(), nn.Linear(hidden, hidden), nn.Softplus(),
+        nn.Linear(hidden, n_out),
+    )  # fmt: skip
+
+
+class _Context:
+    """Per-call state: the context ``(T, batch, context)`` on ``grid`` and last-observation times.
+
+    Drift at ``t in [grid[i-1], grid[i])`` reads ``ctx[i]``, which summarises the observations at
+    times ``>= grid[i]``. After a series' last observation the posterior equals the prior.
+    """
+
+    def __init__(self, grid, ctx, t_last):
+        self.grid, self.ctx, self.t_last = grid, ctx, t_last
+
+    def at(self, t):
+        i = torch.searchsorted(self.grid, t.reshape(1).to(self.grid.dtype), right=True)
+        i = int(i.clamp(max=self.grid.numel() - 1))
+        return self.ctx[i], (t < self.t_last).to(self.ctx.dtype).unsqueeze(-1)
+
+
+class PriorSDE(SDE):
+    """``dz = h(z) dt + g(z) dW``, diagonal noise."""
+
+    noise_type = "diagonal"
+
+    def __init__(self, h_net, g_net, sde_type):
+        super().__init__(sde_type=sde_type)
+        self.h_net, self.g_net = h_net, g_net
+
+    def f(self, t, z):
+        return self.h_net(z)
+
+    def g(self, t, z):
+        return self.g_net(z)
+
+
+class PosteriorSDE(SDE):
+    """``dz = f(t, z, ctx) dt + g(z) dW`` until the last observation, the prior drift after."""
+
+    noise_type = "diagonal"
+
+    def __init__(self, model, context, sde_type):
+        super().__init__(sde_type=sde_type)
+        self.model, self.context = model, context
+
+    def f(self, t, z):
+        m = self.model
+        ctx, active = self.context.at(t)
+        h = m.h_net(z)
+        self.last_h = (z, h)
+        return h + active * (m.f_net(torch.cat([z, ctx], -1)) - h)
+
+    def g(self, t, z):
+        return self.model.g_net(z)
+
+
+class _SharedPrior(SDE):
+    """The prior drift for ``logqp``, reusing ``h(z)`` already computed by the posterior."""
+
+    noise_type = "diagonal"
+
+    def __init__(self, posterior: PosteriorSDE):
+        super().__init__(sde_type=posterior.sde_type)
+        self.posterior = posterior
+
+    def f(self, t, z):
+        last = getattr(self.posterior, "last_h", None)
+        if last is not None and last[0] is z:
+            return last[1]
+        return self.posterior.model.h_net(z)
+
+    def g(self, t, z):
+        return self.posterior.model.g_net(z)
+
+
+class LatentSDE(nn.Module):
+    """Latent SDE for irregular, partly observed multichannel series.
+
+    Args:
+        data_dim: number of observed channels ``C``.
+        latent_dim: latent state size ``D``.
+        context_dim: size of the encoder context.
+        hidden: width of the drift and encoder networks.
+        noise: ``"brownian"`` or a :class:`~neuralsde.noise.MarkovFBM`. With fractional noise
+            each latent coordinate is driven by its own approximate fBM (OU channels ``Y``); the
+            posterior adds a control ``u(t, z, ctx)`` to the OU drifts and the path KL is
+            ``E int 0.5 |u|^2 dt``.
+        obs_std: fixed decoder noise std, or ``None`` to learn one per channel.
+        method: solver; default ``"reversible_heun"`` with ``adjoint="reversible"``, else
+            ``"euler"``.
+        adjoint: ``None``, ``"reversible"`` or ``"backsolve"``, passed to :func:`neuralsde.solve`.
+        dt: solver step in model time units.
+
+    Shapes: observation ``times: (B, L)`` (NaN padding), ``values: (B, L, C)`` (NaN = missing).
+
+    Example:
+        >>> model = LatentSDE(data_dim=2, latent_dim=3, context_dim=8, hidden=16, dt=0.05)
+        >>> times = torch.linspace(0, 1, 6).expand(4, 6)
+        >>> out = model.elbo(times, torch.randn(4, 6, 2), generator=torch.Generator().manual_seed(0))
+        >>> sorted(out)
+        ['elbo', 'kl0', 'kl_path', 'loglik', 'loss', 'n_obs']
+    """
+
+    def __init__(
+        self,
+        data_dim: int,
+        latent_dim: int = 4,
+        context_dim: int = 16,
+        hidden: int = 64,
+        noise="brownian",
+        obs_std: float | None = None,
+        method: str | None = None,
+        adjoint: str | None = None,
+        dt: float = 0.01,
+    ):
+        super().__init__()
+        for name, v in (("data_dim", data_dim), ("latent_dim", latent_dim),
+                        ("context_dim", context_dim), ("hidden", hidden)):  # fmt: skip
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if not (noise == "brownian" or isinstance(noise, MarkovFBM)):
+            raise TypeError(f"noise must be 'brownian' or a MarkovFBM; got {noise!r}")
+        if not (isinstance(dt, (int, float)) and dt > 0):
+            raise ValueError(f"dt must be a positive number; got {dt!r}")
+        if isinstance(noise, MarkovFBM):
+            noise.check_step(dt)
+            if adjoint == "reversible" and noise.gamma_max * noise.T > 5:
+                warnings.warn(
+                    f"adjoint='reversible' with fractional noise: reversible Heun amplifies a "
+                    f"parasitic mode of an OU channel with speed gamma by about exp(gamma T); "
+                    f"gamma_max * T = {noise.gamma_max * noise.T:.3g} may blow up. Prefer "
+                    f"adjoint=None or 'backsolve', or gamma_max * T <= 5.",
+                    RuntimeWarning,
+                )
+        self.data_dim, self.latent_dim, self.context_dim = data_dim, latent_dim, context_dim
+        self.adjoint = adjoint
+        self.method = method or ("reversible_heun" if adjoint == "reversible" else "euler")
+        self.sde_type = "stratonovich" if self.method in STRATONOVICH_METHODS else "ito"
+        self.dt = float(dt)
+
+        self.gru = nn.GRU(2 * data_dim + 1, hidden)
+        self.ctx_out = nn.Linear(hidden, context_dim)
+        self.qz0 = nn.Linear(context_dim, 2 * latent_dim)
+        self.pz0_mean = nn.Parameter(torch.zeros(latent_dim))
+        self.pz0_logstd = nn.Parameter(torch.zeros(latent_dim))
+        control_out = latent_dim
+        self.f_net = _mlp(latent_dim + context_dim, hidden, control_out)
+        self.h_net = _mlp(latent_dim, hidden, latent_dim)
+        self.g_net = DiagonalDiffusion(latent_dim)
+        self.decoder = nn.Linear(latent_dim, data_dim)
+        if obs_std is None:
+            self.obs_logstd = nn.Parameter(torch.full((data_dim,), math.log(0.1)))
+        else:
+            if not obs_std > 0:
+                raise ValueError(f"obs_std must be positive or None; got {obs_std!r}")
+            self.register_buffer("obs_logstd", torch.full((data_dim,), math.log(obs_std)))
+        self.noise = noise if isinstance(noise, MarkovFBM) else None
+        self.prior_sde = PriorSDE(self.h_net, self.g_net, self.sde_type)
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def fractional(self) -> bool:
+        return self.noise is not None
+
+    @property
+    def hurst(self) -> torch.Tensor | None:
+        """The (possibly learnable) Hurst index, or ``None`` with Brownian noise."""
+        return None if self.noise is None else self.noise.hurst
+
+    @property
+    def obs_std(self) -> torch.Tensor:
+        return self.obs_logstd.exp()
+
+    # ----------------------------------------------------------------- encoder
+    def grid(self, times: torch.Tensor, snap: bool = True):
+        """Union grid of the observation times ``(T,)`` and each observation's grid index.
+
+        With ``snap`` the times are rounded to the solver step grid ``grid[0] + k dt`` (error
+        ``<= dt/2``), so that observations add no solver steps.
+        """
+        finite = torch.isfinite(times)
+        t0 = times[finite].min()
+        t = torch.where(finite, times, t0)
+        if snap:
+            t = t0 + torch.round((t - t0) / self.dt) * self.dt
+        grid, index = torch.unique(t, sorted=True, return_inverse=True)
+        return grid, torch.where(finite, index, -1)
+
+    def on_grid(self, times, values, snap: bool = True):
+        """Values scattered on the union grid: ``grid (T,)``, ``(B, T, C)`` NaN where missing."""
+        grid, index = self.grid(times, snap)
+        B, L, C = values.shape
+        out = values.new_full((B, grid.numel(), C), float("nan"))
+        b = torch.arange(B).unsqueeze(-1).expand(B, L)
+        ok = index >= 0
+        out[b[ok], index[ok]] = values[ok]
+        return grid, out
+
+    def encode(self, grid: torch.Tensor, values: torch.Tensor):
+        """GRU over the time-reversed grid. ``values: (B, T, C)`` -> ``ctx (T, B, context)``,
+        ``q(z0)`` mean and log-std ``(B, D)`` each."""
+        mask = torch.isfinite(values)
+        filled = torch.where(mask, values, torch.zeros_like(values))
+        gaps = torch.diff(grid, append=grid[-1:]).to(values.dtype)
+        B = values.shape[0]
+        inp = torch.cat([filled, mask.to(values.dtype), gaps.expand(B, -1).unsqueeze(-1)], -1)
+        out, _ = self.gru(inp.transpose(0, 1).flip(0))
+        ctx = self.ctx_out(out).flip(0)
+        mean, logstd = self.qz0(ctx[0]).chunk(2, dim=-1)
+        return ctx, mean, logstd
+
+    # ----------------------------------------------------------------- SDEs
+    def _posterior(self, context: _Context):
+        if not self.fractional:
+            post = PosteriorSDE(self, context, self.sde_type)
+            return logqp(post, _SharedPrior(post))
+
+        def control(t, z, Y):
+            ctx, active = context.at(t)
+            return active * self.f_net(torch.cat([z, ctx], -1))
+
+        return fractional(self.prior_sde, self.noise, control=control, kl=True)
+
+    def _adjoint_params(self, context: _Context):
+        # ctx is not a parameter of the SDE: hand it to the adjoint so the encoder gets gradients.
+        nets = [self.f_net, self.h_net, self.g_net] + ([self.noise] if self.fractional else [])
+        params = [p for n in nets for p in n.parameters() if p.requires_grad]
+        return [context.ctx, *params] if context.ctx.requires_grad else params
+
+    def _solve(self, sde, y0, ts, generator, context):
+        params = self._adjoint_params(context) if self.adjoint else None
+        return solve(sde, y0, ts, method=self.method, dt=self.dt, adjoint=self.adjoint,
+                     generator=generator, adjoint_params=params)  # fmt: skip
+
+    def posterior(self, times, values, out_times=None, n_samples=1, generator=None, snap=True):
+        """Sample the posterior latent paths.
+
+        Args:
+            times, values: observations ``(B, L)``, ``(B, L, C)``.
+            out_times: ``(T',)`` times to return (default: the observation grid). They may
+                extend past the data; beyond each series' last observation the prior drift runs.
+            n_samples: posterior samples per series.
+
+        Returns:
+            dict with ``z: (T', n_samples * B, D)`` (sample-major), ``kl0: (n*B,)``,
+            ``kl_path: (n*B,)``, ``grid``, ``values`` on the grid, ``ts`` (the solve times).
+        """
+        grid, on = self.on_grid(times, values, snap)
+        ctx, mean, logstd = self.encode(grid, on)
+        B = on.shape[0]
+        observed = torch.isfinite(on).any(-1)
+        last = torch.stack([grid[o.nonzero().max()] if o.any() else grid[0] for o in observed])
+        ctx_n = ctx.repeat(1, n_samples, 1)
+        context = _Context(grid, ctx_n, last.repeat(n_samples))
+        mean_n, logstd_n = mean.repeat(n_samples, 1), logstd.repeat(n_samples, 1)
+        eps = torch.randn(mean_n.shape, generator=generator, dtype=mean.dtype)
+        z0 = mean_n + logstd_n.exp() * eps
+        ts = grid if out_times is None else torch.unique(torch.cat([grid, out_times.to(grid)]))
+        sde = self._posterior(context)
+        if self.fractional:
+            ys = self._solve(sde, sde.augment(z0, generator), ts, generator, context)
+            z = sde.split(ys)[0]
+        else:
+            y0 = torch.cat([z0, z0.new_zeros(n_samples * B, 1)], -1)
+            ys = self._solve(sde, y0, ts, generator, context)
+            z = ys[..., : self.latent_dim]
+        kl_path = ys[-1, :, -1]
+        kl0 = _kl_normal(mean_n, logstd_n, self.pz0_mean, self.pz0_logstd).sum(-1)
+        if out_times is not None:
+            z = z[torch.searchsorted(ts, out_times.to(ts))]
+        return {"z": z, "kl0": kl0, "kl_path": kl_path, "grid": grid, "values": on, "ts": ts}
+
+    def prior(self, ts, n_samples: int, generator=None):
+        """Generative latent paths from ``p(z0)`` and the prior SDE: ``(len(ts), n, D)``."""
+        eps = torch.randn(n_samples, self.latent_dim, generator=generator,
+                          dtype=self.pz0_mean.dtype)  # fmt: skip
+        z0 = self.pz0_mean + self.pz0_logstd.exp() * eps
+        if self.fractional:
+            sde = fractional(self.prior_sde, self.noise)
+            ys = solve(sde, sde.augment(z0, generator), ts, method=self.method, dt=self.dt,
+                       generator=generator)  # fmt: skip
+            return sde.split(ys)[0]
+        return solve(self.prior_sde, z0, ts, method=self.method, dt=self.dt, generator=generator)
+
+    # ----------------------------------------------------------------- likelihood
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Decoder mean ``(..., C)`` of ``p(x | z)``; its std is :attr:`obs_std`."""
+        return self.decoder(z)
+
+    def log_likelihood(self, z: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """Masked Gaussian ``log p(x | z)`` summed over observed entries: ``(n*B,)``.
+
+        ``z: (T, n*B, D)``, ``values: (B, T, C)`` with NaN where missing.
+        """
+        n = z.shape[1] // values.shape[0]
+        x = values.transpose(0, 1).repeat(1, n, 1)
+        mask = torch.isfinite(x)
+        mu = self.decode(z)
+        logstd = self.obs_logstd.to(mu.dtype)
+        r = (torch.where(mask, x, mu) - mu) / logstd.exp()
+        lp = -0.5 * r * r - logstd - 0.5 * math.log(2 * math.pi)
+        return (lp * mask).sum((0, 2))
+
+    def elbo(self, times, values, kl_weight: float = 1.0, n_samples: int = 1, generator=None):
+        """ELBO per observed entry (and its parts), averaged over series and samples.
+
+        ``elbo = (log p(x|z) - KL(q(z0)||p(z0)) - KL(path)) / n_obs``; ``loss = -(log p(x|z) -
+        kl_weight (KL0 + KL_path)) / n_obs`` is what training minimises (KL annealing).
+        """
+        post = self.posterior(times, values, n_samples=n_samples, generator=generator)
+        ll = self.log_likelihood(post["z"], post["values"])
+        n_obs = torch.isfinite(values).sum().clamp(min=1) * n_samples
+        ll, kl0, klp = ll.sum() / n_obs, post["kl0"].sum() / n_obs, post["kl_path"].sum() / n_obs
+        return {
+            "elbo": ll - kl0 - klp,
+            "loss": -(ll - kl_weight * (kl0 + klp)),
+            "loglik": ll,
+            "kl0": kl0,
+            "kl_path": klp,
+            "n_obs": n_obs / n_samples,
+        }
+
+
+def _kl_normal(m1, logs1, m2, logs2):
+    """KL(N(m1, s1^2) || N(m2, s2^2)) elementwise."""
+    return logs2 - logs1 + (torch.exp(2 * logs1) + (m1 - m2) ** 2) / (2 * torch.exp(2 * logs2)) - 0.5

@@ -1,0 +1,292 @@
+"""The one training loop shared by every estimator in neuralsde.
+
+``fit(model, loss_fn, train, val)`` minimises ``loss_fn(model, batch)`` with Adam(W), a learning
+rate schedule, gradient clipping, validation early stopping with best-state restore, a
+divergence guard and an optional per-epoch callback; it returns a :class:`History`.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+try:
+    from tqdm.auto import tqdm
+except ImportError:  # pragma: no cover - tqdm is a dependency
+    tqdm = None
+
+__all__ = ["DivergenceWarning", "History", "fit", "iterate_batches"]
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because a loss or a gradient was not finite."""
+
+
+@dataclass
+class History:
+    """What happened during :func:`fit`.
+
+    Attributes:
+        train_loss: mean training loss per epoch.
+        val_loss: validation score per epoch (lower is better); empty without validation data.
+        lr: learning rate at the start of each epoch.
+        epoch_time: wall-clock seconds per epoch (training and validation).
+        best_epoch: epoch (0-based) whose state was restored; -1 if none was saved.
+        best_val: validation score of ``best_epoch`` (training loss when there is no validation).
+        stopped: why training ended: ``"epochs"``, ``"early_stopping"``, ``"callback"``,
+            or ``"diverged at epoch E step S"``.
+        extra: whatever the callback stored, e.g. ``{"hurst": [...]}``.
+    """
+
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    epoch_time: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val: float = math.inf
+    stopped: str = "epochs"
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> bool:
+        return self.stopped.startswith("diverged")
+
+    def to_dict(self) -> dict:
+        return {
+            "train_loss": list(self.train_loss),
+            "val_loss": list(self.val_loss),
+            "lr": list(self.lr),
+            "epoch_time": list(self.epoch_time),
+            "best_epoch": self.best_epoch,
+            "best_val": self.best_val,
+            "stopped": self.stopped,
+        }
+
+
+def iterate_batches(data, batch_size: int | None, *, shuffle: bool, generator=None):
+    """Yield mini-batches from ``data``.
+
+    ``data`` is a tensor (split along dim 0), a tuple/list of tensors with the same first
+    dimension (split together), or any other re-iterable of batches (yielded as is, e.g. a
+    DataLoader). ``batch_size=None`` yields the whole data set as one batch.
+
+    Example:
+        >>> import torch
+        >>> [b.shape[0] for b in iterate_batches(torch.zeros(5, 2), 2, shuffle=False)]
+        [2, 2, 1]
+    """
+    if isinstance(data, torch.Tensor):
+        tensors, single = (data,), True
+    elif isinstance(data, tuple | list) and data and all(isinstance(d, torch.Tensor) for d in data):
+        tensors, single = tuple(data), False
+    else:
+        yield from data
+        return
+    n = tensors[0].shape[0]
+    for t in tensors:
+        if t.shape[0] != n:
+            raise ValueError(
+                f"train/val tensors must share their first dimension; got sizes "
+                f"{[t.shape[0] for t in tensors]}"
+            )
+    bs = n if batch_size is None else int(batch_size)
+    if bs < 1:
+        raise ValueError(f"batch_size must be a positive integer or None; got {batch_size!r}")
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, bs):
+        idx = order[start : start + bs]
+        chunk = tuple(t[idx] for t in tensors)
+        yield chunk[0] if single else chunk
+
+
+def _make_scheduler(optimizer, schedule, epochs: int, patience: int):
+    if schedule is None or schedule == "constant":
+        return None
+    if schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, patience // 3)
+        )
+    if schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    if callable(schedule):
+        return schedule(optimizer)
+    raise ValueError(
+        f"lr_schedule must be None, 'constant', 'plateau', 'cosine' or a callable "
+        f"optimizer -> scheduler; got {schedule!r}"
+    )
+
+
+def _finite_grads(model: nn.Module) -> bool:
+    return all(
+        torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None
+    )
+
+
+def _mean_loss(model, loss_fn, data, batch_size) -> float:
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in iterate_batches(data, batch_size, shuffle=False):
+            total += float(loss_fn(model, batch))
+            count += 1
+    if count == 0:
+        raise ValueError("val yielded no batches")
+    return total / count
+
+
+def fit(
+    model: nn.Module,
+    loss_fn: Callable,
+    train,
+    val=None,
+    *,
+    epochs: int = 100,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    batch_size: int | None = None,
+    patience: int | None = 10,
+    min_delta: float = 0.0,
+    lr_schedule="plateau",
+    grad_clip: float | None = 1.0,
+    val_fn: Callable | None = None,
+    callback: Callable | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    generator: torch.Generator | None = None,
+    verbose: bool = True,
+    desc: str = "train",
+) -> History:
+    """Train ``model`` by minimising ``loss_fn(model, batch)``; return a :class:`History`.
+
+    Each epoch runs one pass over ``train`` (mini-batches of ``batch_size`` when ``train``
+    is a tensor or a tuple of tensors, otherwise the batches it yields), then scores ``val``:
+    ``val_fn(model, val)`` when given (any float, lower is better, e.g. ``-accuracy``), else
+    the mean of ``loss_fn`` over ``val`` in eval mode without gradients. The state with the
+    best score (best training loss without ``val``) is kept and restored at the end.
+    Training stops early after ``patience`` epochs without an improvement larger than
+    ``min_delta`` (``patience=None`` never stops early).
+
+    Divergence guard: a non-finite loss or gradient, or a ``FloatingPointError`` raised by
+    the solver, stops training with a :class:`DivergenceWarning` naming the epoch and step;
+    the best state saved so far is restored (the initial state if none was saved).
+
+    ``callback(epoch, model, history)`` runs after each epoch; it may store values in
+    ``history.extra`` and returns ``True`` to stop.
+
+    Args:
+        model: the nn.Module to train (its parameters are optimised in place).
+        loss_fn: ``(model, batch) -> 0-d tensor``.
+        train, val: tensors, tuples of tensors, or re-iterables of batches.
+        lr_schedule: ``"plateau"`` (halve on a validation plateau), ``"cosine"``,
+            ``None``/``"constant"``, or ``optimizer -> scheduler``.
+        grad_clip: max global gradient norm (``None`` disables clipping).
+        generator: torch.Generator for the mini-batch shuffling.
+
+    Example:
+        >>> import torch
+        >>> x = torch.linspace(-1, 1, 32).unsqueeze(-1); y = 3 * x
+        >>> net = torch.nn.Linear(1, 1)
+        >>> mse = lambda m, b: ((m(b[0]) - b[1]) ** 2).mean()
+        >>> h = fit(net, mse, (x, y), epochs=200, lr=0.1, verbose=False)
+        >>> abs(net.weight.item() - 3) < 0.05
+        True
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable (model, batch) -> loss; got {type(loss_fn)}")
+    if int(epochs) < 1:
+        raise ValueError(f"epochs must be a positive integer; got {epochs!r}")
+    if patience is not None and int(patience) < 1:
+        raise ValueError(f"patience must be a positive integer or None; got {patience!r}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    if optimizer is None:
+        optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    scheduler = _make_scheduler(optimizer, lr_schedule, int(epochs), int(patience or 10))
+
+    history = History()
+    best_state = copy.deepcopy(model.state_dict())
+    bad_epochs = 0
+    bar = tqdm(range(int(epochs)), desc=desc, disable=not verbose) if tqdm else range(int(epochs))
+    for epoch in bar:
+        start = time.perf_counter()
+        history.lr.append(optimizer.param_groups[0]["lr"])
+        model.train()
+        total, count, diverged_step = 0.0, 0, None
+        for step, batch in enumerate(
+            iterate_batches(train, batch_size, shuffle=True, generator=generator)
+        ):
+            optimizer.zero_grad(set_to_none=True)
+            try:
+                loss = loss_fn(model, batch)
+            except FloatingPointError:
+                diverged_step = step
+                break
+            if not torch.isfinite(loss):
+                diverged_step = step
+                break
+            loss.backward()
+            if not _finite_grads(model):
+                diverged_step = step
+                break
+            if grad_clip is not None:
+                nn.utils.clip_grad_norm_(params, float(grad_clip))
+            optimizer.step()
+            total += float(loss.detach())
+            count += 1
+        if diverged_step is not None:
+            history.stopped = f"diverged at epoch {epoch} step {diverged_step}"
+            history.epoch_time.append(time.perf_counter() - start)
+            warnings.warn(
+                f"training stopped: loss or gradient not finite at epoch {epoch} step "
+                f"{diverged_step}; restoring the best state (epoch {history.best_epoch})",
+                DivergenceWarning,
+                stacklevel=2,
+            )
+            break
+        if count == 0:
+            raise ValueError("train yielded no batches")
+        train_loss = total / count
+        history.train_loss.append(train_loss)
+
+        if val is not None:
+            model.eval()
+            with torch.no_grad():
+                score = float(val_fn(model, val)) if val_fn else _mean_loss(
+                    model, loss_fn, val, batch_size
+                )
+            history.val_loss.append(score)
+        else:
+            score = train_loss
+        history.epoch_time.append(time.perf_counter() - start)
+
+        if math.isfinite(score) and score < history.best_val - min_delta:
+            history.best_val, history.best_epoch = score, epoch
+            best_state = copy.deepcopy(model.state_dict())
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        if scheduler is not None:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                scheduler.step(score)
+            else:
+                scheduler.step()
+        if tqdm and verbose:
+            post = {"loss": f"{train_loss:.4g}"}
+            if val is not None:
+                post["val"] = f"{score:.4g}"
+            bar.set_postfix(post)
+        if callback is not None and callback(epoch, model, history):
+            history.stopped = "callback"
+            break
+        if patience is not None and bad_epochs >= int(patience):
+            history.stopped = "early_stopping"
+            break
+    if tqdm and verbose:
+        bar.close()
+    model.load_state_dict(best_state)
+    model.eval()
+    return history

@@ -1,0 +1,186 @@
+"""scikit-learn estimators: conventions, persistence, bad input, a learnable task."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from neuralsde.estimators import SDEClassifier, SDERegressor, as_batch
+
+FAST = {"hidden": 6, "epochs": 2, "verbose": False}
+
+
+def _two_classes(n=24, length=12, channels=2, missing=0.3, seed=0):
+    """Class 1 is class 0 shifted by +1.5 in every channel; a share of points is NaN."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, length, channels))
+    y = np.repeat([0, 1], n // 2)
+    X[y == 1] += 1.5
+    X[rng.random(X.shape) < missing] = np.nan
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _two_classes()
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    X, y = data
+    return SDEClassifier(kind="lsde", **FAST).fit(X, y)
+
+
+def test_parameters_live_in_init_and_clone_gives_an_unfitted_copy(fitted):
+    params = fitted.get_params()
+    assert params["kind"] == "lsde" and params["hidden"] == 6
+    copy = clone(fitted)
+    assert copy.get_params() == params
+    assert not hasattr(copy, "model_") and hasattr(fitted, "model_")
+    assert copy.set_params(hidden=9).hidden == 9 and fitted.hidden == 6
+
+
+def test_fitted_attributes_end_with_an_underscore(fitted):
+    for name in ("classes_", "model_", "history_", "n_channels_", "dt_"):
+        assert hasattr(fitted, name)
+    assert fitted.classes_.tolist() == [0, 1] and fitted.n_channels_ == 2
+
+
+def test_grid_search_over_hidden(data):
+    X, y = data
+    search = GridSearchCV(SDEClassifier(**FAST), {"hidden": [4, 8]}, cv=2)
+    search.fit(X, y)
+    assert search.best_params_["hidden"] in (4, 8)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert search.predict(X).shape == (len(y),)
+
+
+def test_pipeline_with_a_preprocessing_step(data):
+    X, y = data
+    pipe = Pipeline([("squash", FunctionTransformer(np.tanh)), ("clf", SDEClassifier(**FAST))])
+    pipe.fit(X, y)
+    proba = pipe.predict_proba(X)
+    assert proba.shape == (len(y), 2)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["lsde", "lnsde", "gsde", "naive", "ncde"])
+def test_predict_is_identical_after_save_and_load(kind, data, tmp_path):
+    X, y = data
+    clf = SDEClassifier(kind=kind, **FAST).fit(X, y)
+    folder = clf.save(tmp_path / kind)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["params"]["kind"] == kind and config["fitted"]["classes_"] == [0, 1]
+    torch.load(folder / "weights.pt", weights_only=True)  # plain tensors, no pickled code
+    loaded = SDEClassifier.load(folder)
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def test_regressor_predictions_survive_save_and_load(data, tmp_path):
+    X, _ = data
+    reg = SDERegressor(**FAST).fit(X)
+    loaded = SDERegressor.load(reg.save(tmp_path / "reg"))
+    a, b = reg.predict(X, times=[1.0, 5.5, 20.0]), loaded.predict(X, times=[1.0, 5.5, 20.0])
+    np.testing.assert_array_equal(a.values, b.values)
+    assert a.dims == ("series", "time", "channel") and a["time"].values.tolist() == [1, 5.5, 20]
+
+
+def test_loading_the_wrong_estimator_is_refused(fitted, tmp_path):
+    with pytest.raises(ValueError, match="holds a 'SDEClassifier', not a SDERegressor"):
+        SDERegressor.load(fitted.save(tmp_path / "clf"))
+
+
+def test_classifier_learns_a_mean_shift_through_gaps():
+    X, y = _two_classes(n=32, length=12, missing=0.5, seed=1)
+    Xt, yt = _two_classes(n=40, length=12, missing=0.5, seed=2)
+    clf = SDEClassifier(kind="lnsde", hidden=8, epochs=30, lr=1e-2, patience=None,
+                        verbose=False).fit(X, y)
+    assert clf.score(Xt, yt) >= 0.9
+
+
+def test_default_dt_is_the_smallest_observed_gap():
+    times = [np.array([0.0, 0.5, 2.0]), np.array([0.0, 0.25, 1.0, 2.0])]
+    values = [np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 1.0, 2.0])]
+    clf = SDEClassifier(**FAST).fit(list(zip(times, values, strict=True)), [0, 1])
+    assert clf.dt_ * clf.time_scale_ == pytest.approx(0.25)
+    tiny = [np.array([0.0, 1e-5, 2.0]), np.array([0.0, 1.0, 2.0])]
+    clf = SDEClassifier(**FAST).fit(list(zip(tiny, values[:1] * 2, strict=True)), [0, 1])
+    assert clf.dt_ == pytest.approx(1e-3)
+
+
+def test_xarray_and_ragged_inputs_are_accepted(data):
+    X, y = data
+    batch = as_batch(X)
+    clf = SDEClassifier(**FAST).fit(batch.to_xarray(), y)
+    assert clf.predict([x[:7] for x in X]).shape == (len(y),)
+
+
+def test_regressor_forecasts_past_the_last_observation(data):
+    X, _ = data
+    reg = SDERegressor(task="forecast", **FAST).fit(X)
+    pred = reg.predict(X, times=np.arange(12.0, 18.0))
+    assert pred.shape == (len(X), 6, 2) and np.isfinite(pred.values).all()
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_predicting_before_fit_raises(data):
+    X, _ = data
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        SDEClassifier().predict(X)
+    with pytest.raises(NotFittedError, match="not fitted yet"):
+        SDERegressor().predict(X)
+
+
+def test_a_channel_count_different_from_fit_raises(fitted, data):
+    X, _ = data
+    with pytest.raises(ValueError, match="X has 3 channels but this estimator was fitted on 2"):
+        fitted.predict(np.concatenate([X, X[..., :1]], axis=-1))
+
+
+def test_labels_with_one_class_raise(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"y has a single class \(1\); .* at least 2 classes"):
+        SDEClassifier(**FAST).fit(X, np.ones_like(y))
+
+
+def test_an_all_nan_series_raises_naming_it(data):
+    X, y = data
+    bad = X.copy()
+    bad[3] = np.nan
+    with pytest.raises(ValueError, match=r"X: values\[3\] has no observed value"):
+        SDEClassifier(**FAST).fit(bad, y)
+    with pytest.raises(ValueError, match=r"X: values\[3\] has no observed value"):
+        SDEClassifier(**FAST).fit(X, y).predict(bad)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"kind": "ode"}, r"kind must be one of .* got 'ode'"),
+        ({"hidden": 0}, "hidden must be a positive integer; got 0"),
+        ({"dt": -1.0}, "dt must be a positive number or None; got -1.0"),
+        ({"validation_fraction": 1.5}, r"validation_fraction must lie in \[0, 1\); got 1.5"),
+    ],
+)
+def test_bad_parameters_raise_at_fit(params, match, data):
+    X, y = data
+    with pytest.raises(ValueError, match=match):
+        SDEClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def test_label_count_must_match_the_series(data):
+    X, y = data
+    with pytest.raises(ValueError, match=r"y must have shape \(24,\) .* got shape \(23,\)"):
+        SDEClassifier(**FAST).fit(X, y[:-1])
+
+
+def test_unsupported_input_types_raise_type_error():
+    with pytest.raises(TypeError, match="X must be an xarray object, .* got str"):
+        SDEClassifier(**FAST).fit("series", [0, 1])
