@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -68,6 +69,7 @@ def run_one(job: dict) -> dict:
         "sec_per_epoch": float(np.mean(h.epoch_time)),
         "fit_seconds": wall,
         "n_train": len(train), "n_val": len(val), "n_test": len(test),
+        "host": platform.node(), "cpu_count": os.cpu_count(),
     }  # fmt: skip
 
 
@@ -88,8 +90,12 @@ def table(results: dict, dataset: str) -> str:
     rates = sorted({r["rate"] for r in recs})
     models = [m for m in MODELS if any(r["model"] == m for r in recs)]
     head = "| model | " + " | ".join(f"rate {r:g}" for r in rates) + " | s/epoch | seeds |"
-    lines = [f"### {dataset}: test accuracy (mean ± std over seeds)", "", head,
-             "|" + "---|" * (len(rates) + 3)]
+    lines = [
+        f"### {dataset}: test accuracy (mean ± std over seeds)",
+        "",
+        head,
+        "|" + "---|" * (len(rates) + 3),
+    ]
     for m in models:
         cells, spe, seeds = [], [], set()
         for rate in rates:
@@ -97,15 +103,17 @@ def table(results: dict, dataset: str) -> str:
             spe += [r["sec_per_epoch"] for r in recs if r["model"] == m and r["rate"] == rate]
             seeds |= {r["seed"] for r in recs if r["model"] == m and r["rate"] == rate}
             cells.append(f"{np.mean(acc):.3f} ± {np.std(acc):.3f} (n={len(acc)})" if acc else "–")
-        lines.append(f"| {NAMES[m]} | " + " | ".join(cells) +
-                     f" | {np.mean(spe):.3f} | {len(seeds)} |")
+        lines.append(
+            f"| {NAMES[m]} | " + " | ".join(cells) + f" | {np.mean(spe):.3f} | {len(seeds)} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--datasets", nargs="+", default=["BasicMotions", "ArrowHead"],
-                   choices=sorted(LOADERS))
+    p.add_argument(
+        "--datasets", nargs="+", default=["BasicMotions", "ArrowHead"], choices=sorted(LOADERS)
+    )
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--rates", nargs="+", type=float, default=[0.0, 0.3, 0.5, 0.7])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
@@ -116,18 +124,28 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--patience", type=int, default=20)
     p.add_argument("--jobs", type=int, default=1, help="parallel single-threaded processes")
-    p.add_argument("--results", type=Path, default=HERE / "results" / "stable_uea.json")
-    p.add_argument("--table", type=Path, default=None,
-                   help="markdown output (default: results path with .md)")
+    p.add_argument("--results", type=Path, default=HERE / "stable_uea_results.json")
+    p.add_argument(
+        "--table", type=Path, default=None, help="markdown output (default: results path with .md)"
+    )
     args = p.parse_args(argv)
 
     args.results.parent.mkdir(parents=True, exist_ok=True)
     results = load_results(args.results)
-    common = {"epochs": args.epochs, "hidden": args.hidden, "depth": args.depth,
-              "lr": args.lr, "batch_size": args.batch_size, "patience": args.patience}
+    common = {
+        "epochs": args.epochs,
+        "hidden": args.hidden,
+        "depth": args.depth,
+        "lr": args.lr,
+        "batch_size": args.batch_size,
+        "patience": args.patience,
+    }
     jobs = [
         {"dataset": d, "model": m, "rate": r, "seed": s, **common}
-        for d in args.datasets for r in args.rates for s in args.seeds for m in args.models
+        for d in args.datasets
+        for r in args.rates
+        for s in args.seeds
+        for m in args.models
         if key(d, m, r, s) not in results
     ]
     print(f"{len(jobs)} runs to do ({len(results)} already in {args.results})", flush=True)
@@ -147,8 +165,9 @@ def main(argv=None):
                     rec = fut.result()
                     results[key(rec["dataset"], rec["model"], rec["rate"], rec["seed"])] = rec
                     save_results(args.results, results)
-                    bar.set_postfix_str(f"{rec['model']} {rec['rate']:g} "
-                                        f"acc={rec['test_accuracy']:.2f}")
+                    bar.set_postfix_str(
+                        f"{rec['model']} {rec['rate']:g} acc={rec['test_accuracy']:.2f}"
+                    )
                     bar.update()
     md = "\n".join(table(results, d) for d in LOADERS if table(results, d))
     out = args.table or args.results.with_suffix(".md")

@@ -92,9 +92,22 @@ class _ScaledPath:
 class _SDEBase(BaseEstimator):
     """Shared parameters, preprocessing, model building and persistence."""
 
-    def __init__(self, kind="lnsde", hidden=32, depth=2, method="euler", dt=None, epochs=100,
-                 lr=1e-3, batch_size=None, patience=10, validation_fraction=0.15, device="cpu",
-                 random_state=0, verbose=True):
+    def __init__(
+        self,
+        kind="lnsde",
+        hidden=32,
+        depth=2,
+        method="euler",
+        dt=None,
+        epochs=100,
+        lr=1e-3,
+        batch_size=None,
+        patience=10,
+        validation_fraction=0.15,
+        device="cpu",
+        random_state=0,
+        verbose=True,
+    ):
         self.kind = kind
         self.hidden = hidden
         self.depth = depth
@@ -125,21 +138,24 @@ class _SDEBase(BaseEstimator):
             )
 
     def _fit_scaling(self, batch):
+        """Times are measured from the earliest stamp in units of the median gap between
+        consecutive stamps (so a regular series runs over 0, 1, ..., L-1, the time scale of
+        the reference implementation): with a drift bounded by 1 the hidden state can then
+        move by up to one unit per observation step."""
         times = batch.times.to(torch.float64)
         finite = torch.isfinite(times)
-        t0 = float(times[finite].min())
-        span = float(times[finite].max()) - t0
-        self.time_offset_ = t0
-        self.time_scale_ = span if span > 0 else 1.0
+        gaps = times.diff(dim=-1)
+        gaps = gaps[torch.isfinite(gaps) & (gaps > 0)]
+        self.time_offset_ = float(times[finite].min())
+        self.time_scale_ = float(gaps.median()) if gaps.numel() else 1.0
         _, stats = batch.normalise()
         self.value_mean_ = [float(v) for v in stats["mean"]]
         self.value_std_ = [float(v) for v in stats["std"]]
         self.max_length_ = int(batch.lengths.max())
         self.n_channels_ = batch.n_channels
         self.channels_ = [c.item() if hasattr(c, "item") else c for c in batch.channels]
-        scaled = (times - t0) / self.time_scale_
-        self.dt_ = float(self.dt) / self.time_scale_ if self.dt is not None \
-            else default_dt(scaled)
+        scaled = (times - self.time_offset_) / self.time_scale_
+        self.dt_ = float(self.dt) / self.time_scale_ if self.dt is not None else default_dt(scaled)
 
     def _tensors(self, X, name="X"):
         """Validated, scaled ``(times (B, L), values (B, L, C))`` tensors on ``device``."""
@@ -150,7 +166,7 @@ class _SDEBase(BaseEstimator):
                 f"{self.n_channels_}; pass series with {self.n_channels_} channels"
             )
         dtype = torch.get_default_dtype()
-        times = ((batch.times.to(torch.float64) - self.time_offset_) / self.time_scale_)
+        times = (batch.times.to(torch.float64) - self.time_offset_) / self.time_scale_
         mean = torch.tensor(self.value_mean_, dtype=torch.float64)
         std = torch.tensor(self.value_std_, dtype=torch.float64)
         values = (batch.values.to(torch.float64) - mean) / std
@@ -175,12 +191,17 @@ class _SDEBase(BaseEstimator):
         return {"method": self.method, "dt": self.dt_, "generator": generator}
 
     def _generator(self, offset=0):
+        # a CPU generator: the solver draws its per-chunk seeds from it on any device
         seed = 0 if self.random_state is None else int(self.random_state)
-        return torch.Generator(device=self.device).manual_seed(seed + offset)
+        return torch.Generator().manual_seed(seed + offset)
+
+    def _seeded_model(self):
+        """The model, initialised from ``random_state`` (the global RNG is left untouched)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0 if self.random_state is None else int(self.random_state))
+            return self._build_model().to(self.device)
 
     def _train(self, loss_fn, train, val):
-        torch.manual_seed(0 if self.random_state is None else int(self.random_state))
-        self.model_.to(self.device)
         self.history_ = train_loop(
             self.model_, loss_fn, train, val, epochs=int(self.epochs), lr=float(self.lr),
             batch_size=self.batch_size, patience=self.patience, verbose=bool(self.verbose),
@@ -191,8 +212,17 @@ class _SDEBase(BaseEstimator):
 
     # ------------------------------------------------------------------- persistence
     def _fitted_config(self) -> dict:
-        keys = ["time_offset_", "time_scale_", "value_mean_", "value_std_", "max_length_",
-                "n_channels_", "channels_", "dt_", *self._extra_fitted]
+        keys = [
+            "time_offset_",
+            "time_scale_",
+            "value_mean_",
+            "value_std_",
+            "max_length_",
+            "n_channels_",
+            "channels_",
+            "dt_",
+            *self._extra_fitted,
+        ]
         return {k: getattr(self, k) for k in keys}
 
     def save(self, path) -> Path:
@@ -201,8 +231,11 @@ class _SDEBase(BaseEstimator):
         check_is_fitted(self, "model_")
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        config = {"estimator": type(self).__name__, "params": self.get_params(),
-                  "fitted": self._fitted_config()}
+        config = {
+            "estimator": type(self).__name__,
+            "params": self.get_params(),
+            "fitted": self._fitted_config(),
+        }
         (folder / _CONFIG).write_text(json.dumps(config, indent=2, default=_jsonable))
         state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
         torch.save(state, folder / _WEIGHTS)
@@ -255,8 +288,9 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
 
     The control path ``X(t)`` (hermite cubic of ``[time, values, observation counts]``)
     drives ``dz = f(t, z~) dt + g(t, z) dW`` from ``z0 = Linear(X(t0))``; logits are
-    ``Linear(z(t_end))``. Times are rescaled to ``[0, 1]`` over the training span, values are
-    standardised per channel, and ``dt`` defaults to ``max(min observed gap, 1e-3)``.
+    ``Linear(z(t_end))``. Values are
+    standardised per channel, and ``dt`` defaults to ``max(min observed gap, 1e-3)``, with
+    times counted in median gaps from the first stamp (a regular series runs over 0 .. L-1).
 
     Parameters:
         kind: ``"lsde"``, ``"lnsde"``, ``"gsde"``, ``"naive"`` or ``"ncde"``.
@@ -290,7 +324,8 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
             raise ValueError(
-                f"y has a single class ({classes[0].item()!r}); a classifier needs at least 2 classes"
+                f"y has a single class ({classes[0].item()!r}); "
+                "a classifier needs at least 2 classes"
             )
         self.classes_ = classes
         self._fit_scaling(batch)
@@ -299,8 +334,9 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
             train_idx, val_batch = np.arange(len(y)), as_batch(X_val, "eval_set X")
             val_y = np.searchsorted(classes, _labels(y_val, val_batch, "eval_set y"))
         elif self.patience is not None and self.validation_fraction > 0:
-            train_idx, val_idx = _stratified_holdout(y_idx, self.validation_fraction,
-                                                     self.random_state)
+            train_idx, val_idx = _stratified_holdout(
+                y_idx, self.validation_fraction, self.random_state
+            )
             val_batch, val_y = (batch[val_idx], y_idx[val_idx]) if len(val_idx) else (None, None)
         else:
             train_idx, val_batch, val_y = np.arange(len(y)), None, None
@@ -311,7 +347,7 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
         if val_batch is not None:
             vt, vv, _ = self._tensors(val_batch, "eval_set X")
             val = (vt, vv, torch.as_tensor(val_y, device=self.device))
-        self.model_ = self._build_model()
+        self.model_ = self._seeded_model()
         generator = self._generator()
 
         def loss_fn(model, data):
@@ -382,13 +418,39 @@ class SDERegressor(RegressorMixin, _SDEBase):
 
     _extra_fitted = ("n_outputs_",)
 
-    def __init__(self, kind="lnsde", hidden=32, depth=2, method="euler", dt=None, epochs=100,
-                 lr=1e-3, batch_size=None, patience=10, validation_fraction=0.15, device="cpu",
-                 random_state=0, verbose=True, task="interpolate", holdout=0.3):
-        super().__init__(kind=kind, hidden=hidden, depth=depth, method=method, dt=dt,
-                         epochs=epochs, lr=lr, batch_size=batch_size, patience=patience,
-                         validation_fraction=validation_fraction, device=device,
-                         random_state=random_state, verbose=verbose)
+    def __init__(
+        self,
+        kind="lnsde",
+        hidden=32,
+        depth=2,
+        method="euler",
+        dt=None,
+        epochs=100,
+        lr=1e-3,
+        batch_size=None,
+        patience=10,
+        validation_fraction=0.15,
+        device="cpu",
+        random_state=0,
+        verbose=True,
+        task="interpolate",
+        holdout=0.3,
+    ):
+        super().__init__(
+            kind=kind,
+            hidden=hidden,
+            depth=depth,
+            method=method,
+            dt=dt,
+            epochs=epochs,
+            lr=lr,
+            batch_size=batch_size,
+            patience=patience,
+            validation_fraction=validation_fraction,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+        )
         self.task = task
         self.holdout = holdout
 
@@ -430,12 +492,13 @@ class SDERegressor(RegressorMixin, _SDEBase):
         n = times.shape[0]
         use_val = self.patience is not None and self.validation_fraction > 0 and n > 1
         k = max(1, int(round(self.validation_fraction * n))) if use_val else 0
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(int(self.random_state
-                                                                               or 0)))
+        order = torch.randperm(
+            n, generator=torch.Generator().manual_seed(int(self.random_state or 0))
+        )
         val_idx, train_idx = order[:k], order[k:]
         train = (times[train_idx], values[train_idx], targets[train_idx])
         val = (times[val_idx], values[val_idx], targets[val_idx]) if k else None
-        self.model_ = self._build_model()
+        self.model_ = self._seeded_model()
         generator = self._generator()
         mask_gen = torch.Generator(device=self.device).manual_seed(int(self.random_state or 0))
 
@@ -498,8 +561,11 @@ class SDERegressor(RegressorMixin, _SDEBase):
             raw = np.asarray(times, dtype=np.float64).reshape(-1)
             if raw.size == 0 or not np.all(np.isfinite(raw)) or np.any(np.diff(raw) <= 0):
                 raise ValueError(f"times must be finite and strictly increasing; got {raw}")
-        query = torch.as_tensor((raw - self.time_offset_) / self.time_scale_,
-                                dtype=torch.get_default_dtype(), device=self.device)
+        query = torch.as_tensor(
+            (raw - self.time_offset_) / self.time_scale_,
+            dtype=torch.get_default_dtype(),
+            device=self.device,
+        )
         start = float(torch.nan_to_num(t, nan=math.inf).min())
         if float(query[0]) < start:
             raise ValueError(
@@ -515,9 +581,12 @@ class SDERegressor(RegressorMixin, _SDEBase):
         else:
             pred = pred * torch.tensor(self.value_std_) + torch.tensor(self.value_mean_)
             channels = np.asarray(self.channels_)
-        return xr.DataArray(pred.numpy(), dims=("series", "time", "channel"),
-                            coords={"series": np.asarray(batch.series), "time": raw,
-                                    "channel": channels}, name="prediction")
+        return xr.DataArray(
+            pred.numpy(),
+            dims=("series", "time", "channel"),
+            coords={"series": np.asarray(batch.series), "time": raw, "channel": channels},
+            name="prediction",
+        )
 
     def score(self, X, y=None, sample_weight=None):
         """R^2 of the predictions at ``X``'s time stamps against ``y`` (default: ``X``'s own

@@ -124,9 +124,7 @@ def _make_scheduler(optimizer, schedule, epochs: int, patience: int):
 
 
 def _finite_grads(model: nn.Module) -> bool:
-    return all(
-        torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None
-    )
+    return all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
 def _mean_loss(model, loss_fn, data, batch_size) -> float:
@@ -255,8 +253,10 @@ def fit(
         if val is not None:
             model.eval()
             with torch.no_grad():
-                score = float(val_fn(model, val)) if val_fn else _mean_loss(
-                    model, loss_fn, val, batch_size
+                score = (
+                    float(val_fn(model, val))
+                    if val_fn
+                    else _mean_loss(model, loss_fn, val, batch_size)
                 )
             history.val_loss.append(score)
         else:

@@ -19,7 +19,9 @@ from neuralsde.data.validation import (
 
 
 def test_non_increasing_times_name_argument_series_and_index():
-    with pytest.raises(ValueError, match=r"times\[1\] must be strictly increasing.*times\[1\]\[2\]"):
+    with pytest.raises(
+        ValueError, match=r"times\[1\] must be strictly increasing.*times\[1\]\[2\]"
+    ):
         IrregularBatch.from_arrays([[0.0, 1.0], [0.0, 2.0, 2.0]], [[1.0, 2.0], [1.0, 2.0, 3.0]])
 
 

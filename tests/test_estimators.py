@@ -16,6 +16,15 @@ from neuralsde.estimators import SDEClassifier, SDERegressor, as_batch
 FAST = {"hidden": 6, "epochs": 2, "verbose": False}
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small models train faster on one thread, especially on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _two_classes(n=24, length=12, channels=2, missing=0.3, seed=0):
     """Class 1 is class 0 shifted by +1.5 in every channel; a share of points is NaN."""
     rng = np.random.default_rng(seed)
@@ -100,8 +109,9 @@ def test_loading_the_wrong_estimator_is_refused(fitted, tmp_path):
 def test_classifier_learns_a_mean_shift_through_gaps():
     X, y = _two_classes(n=32, length=12, missing=0.5, seed=1)
     Xt, yt = _two_classes(n=40, length=12, missing=0.5, seed=2)
-    clf = SDEClassifier(kind="lnsde", hidden=8, epochs=30, lr=1e-2, patience=None,
-                        verbose=False).fit(X, y)
+    clf = SDEClassifier(
+        kind="lnsde", hidden=8, epochs=30, lr=1e-2, patience=None, verbose=False
+    ).fit(X, y)
     assert clf.score(Xt, yt) >= 0.9
 
 
@@ -184,3 +194,26 @@ def test_label_count_must_match_the_series(data):
 def test_unsupported_input_types_raise_type_error():
     with pytest.raises(TypeError, match="X must be an xarray object, .* got str"):
         SDEClassifier(**FAST).fit("series", [0, 1])
+
+
+@pytest.mark.slow
+def test_lsde_classifies_basic_motions_at_missing_rate_zero():
+    """One cell of benchmarks/stable_uea.py (seed 0): 70/15/15 split, validation early stopping."""
+    from neuralsde.data import IrregularBatch
+    from neuralsde.datasets import load_basic_motions
+
+    batch = IrregularBatch.from_xarray(load_basic_motions()).to(dtype=torch.float32)
+    train, val, test = batch.drop(0.0, seed=0).split((0.7, 0.15, 0.15), seed=0)
+    clf = SDEClassifier(kind="lsde", hidden=32, epochs=100, lr=1e-2, batch_size=16,
+                        patience=20, random_state=0, verbose=False)  # fmt: skip
+    clf.fit(train, eval_set=(val, val.labels))
+    assert clf.score(test, test.labels) >= 0.9
+
+
+def test_same_random_state_gives_the_same_model_whatever_the_global_rng(data):
+    X, y = data
+    torch.manual_seed(1)
+    a = SDEClassifier(kind="gsde", **FAST).fit(X, y).predict_proba(X)
+    torch.manual_seed(2)
+    b = SDEClassifier(kind="gsde", **FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)

@@ -13,6 +13,15 @@ from neuralsde.noise import FractionalSDE, MarkovFBM, fractional
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks: one thread avoids OpenMP oversubscription on shared CPUs."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 class Pure(SDE):
     """dx = a x dt + s dB^H (diagonal)."""
 
@@ -115,3 +124,18 @@ def test_dt_too_large_and_missing_brownian_size_are_rejected():
     with pytest.raises(TypeError, match="noise must be a MarkovFBM; got str"):
         fractional(Pure(), "fbm")
     assert isinstance(fractional(Pure(), MarkovFBM()), FractionalSDE)
+
+
+def test_precomputed_omega_gives_the_same_paths_and_hurst_gradient():
+    def run(precompute):
+        noise = MarkovFBM(hurst=0.65, K=4, learn_hurst=True).double()
+        aug = fractional(Pure(a=-0.3), noise, omega=noise.omega() if precompute else None)
+        y0 = aug.augment(torch.full((6, 2), 0.2, dtype=F64))
+        ts = torch.tensor([0.0, 1.0], dtype=F64)
+        ys = solve(aug, y0, ts, dt=0.02, generator=torch.Generator().manual_seed(4))
+        (aug.split(ys)[0] ** 2).sum().backward()
+        return ys.detach(), noise.raw_hurst.grad
+
+    (y1, g1), (y2, g2) = run(True), run(False)
+    torch.testing.assert_close(y1, y2)
+    torch.testing.assert_close(g1, g2)

@@ -23,6 +23,15 @@ from neuralsde.models import (
 from neuralsde.train import fit
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small models train faster on one thread, especially on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _path(values, t):
     """A hermite cubic control path of [time, values] like IrregularBatch.path()."""
     data = torch.cat([t.expand(values.shape[0], -1).unsqueeze(-1), values], dim=-1)
@@ -47,21 +56,30 @@ W_SIGMA, B_SIGMA = [[0.2, -0.4], [0.3, 0.1]], [0.5, -0.2]  # columns: sin t, cos
 
 
 def _by_hand_gamma(weight, inputs_row):
-    return [math.tanh(sum(w * v for w, v in zip(ws, inputs_row, strict=True)) + b)
-            for ws, b in zip(weight, B_DRIFT, strict=True)]
+    return [
+        math.tanh(sum(w * v for w, v in zip(ws, inputs_row, strict=True)) + b)
+        for ws, b in zip(weight, B_DRIFT, strict=True)
+    ]
 
 
 def _by_hand_sigma(t, raw_scale):
     scale = math.log1p(math.exp(raw_scale))
     feats = [math.sin(t), math.cos(t)]
-    return [scale * (sum(w * f for w, f in zip(ws, feats, strict=True)) + b)
-            for ws, b in zip(W_SIGMA, B_SIGMA, strict=True)]
+    return [
+        scale * (sum(w * f for w, f in zip(ws, feats, strict=True)) + b)
+        for ws, b in zip(W_SIGMA, B_SIGMA, strict=True)
+    ]
 
 
 def _hand_made_sde(kind):
     drift_cls, diffusion_cls = KINDS[kind]
-    sde = StableSDE(control=1, hidden=2, kind=kind,
-                    drift=drift_cls(2, 1, depth=0), diffusion=diffusion_cls(2, depth=0))
+    sde = StableSDE(
+        control=1,
+        hidden=2,
+        kind=kind,
+        drift=drift_cls(2, 1, depth=0),
+        diffusion=diffusion_cls(2, depth=0),
+    )
     weight = W_LANGEVIN if drift_cls is LangevinDrift else W_TIME
     _set_linear(sde.drift.net[0], weight, B_DRIFT)
     _set_linear(sde.diffusion.net[0], W_SIGMA, B_SIGMA)
@@ -81,8 +99,7 @@ def test_drift_and_diffusion_match_their_formulas_on_hand_made_inputs(kind):
         z, x = Z[b].tolist(), X[b].tolist()
         inputs = z + x if kind == "lsde" else [0.7] + z + x
         gamma = _by_hand_gamma(weight, inputs)
-        f_expected = [gm * zi for gm, zi in zip(gamma, z, strict=True)] if kind == "gsde" \
-            else gamma
+        f_expected = [gm * zi for gm, zi in zip(gamma, z, strict=True)] if kind == "gsde" else gamma
         g_expected = sigma if kind == "lsde" else [s * zi for s, zi in zip(sigma, z, strict=True)]
         assert f[b].tolist() == pytest.approx(f_expected, rel=1e-6)
         assert g[b].tolist() == pytest.approx(g_expected, rel=1e-6)
@@ -234,3 +251,39 @@ def test_lsde_hidden_state_stays_bounded_for_ten_training_horizons_and_naive_doe
     # the naive SDE grows exponentially and leaves the LSDE envelope by a factor > 5
     assert sup["naive"][10] > 5 * bound[10]
     assert sup["naive"][10] / sup["naive"][5] > 3
+
+
+@pytest.mark.parametrize("kind", ["lsde", "lnsde", "gsde", "naive"])
+def test_tabulated_control_and_sigma_give_the_same_path_and_gradients(kind):
+    t = torch.linspace(0, 1.3, 8)
+    path = _path(torch.randn(3, 8, 2, generator=torch.Generator().manual_seed(0)), t)
+    torch.manual_seed(0)
+    sde = StableSDE(control=3, hidden=4, kind=kind)
+    ts = torch.tensor([0.0, 0.65, 1.3])
+    runs = []
+    for tabulated in (False, True):
+        sde.zero_grad()
+        sde.set_control(path)
+        if tabulated:
+            sde.tabulate(ts, 0.05)
+            assert sde._control_table is not None
+        z = solve(sde, sde.initial_state(), ts, dt=0.05, generator=torch.Generator().manual_seed(2))
+        sde.tabulate(None)
+        z.square().sum().backward()
+        runs.append((z.detach(), [p.grad.clone() for p in sde.parameters()]))
+    assert torch.allclose(runs[0][0], runs[1][0], atol=1e-6)
+    for a, b in zip(runs[0][1], runs[1][1], strict=True):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_a_time_off_the_table_grid_is_evaluated_exactly():
+    t = torch.linspace(0, 1, 5)
+    path = _path(torch.randn(2, 5, 1), t)
+    sde = StableSDE(control=2, hidden=3, kind="lsde").set_control(path)
+    sde.tabulate(torch.tensor([0.0, 1.0]), 0.1)
+    off, on = torch.tensor(0.37), torch.tensor(0.4)
+    with_table = [sde.control(off), sde.diffusion.sigma(off), sde.diffusion.sigma(on)]
+    sde.tabulate(None)
+    assert torch.equal(with_table[0], path.evaluate(off))
+    assert torch.equal(with_table[1], sde.diffusion.sigma(off))
+    assert torch.allclose(with_table[2], sde.diffusion.sigma(on), atol=1e-7)

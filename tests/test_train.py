@@ -25,8 +25,17 @@ def test_fit_reaches_the_least_squares_solution():
     torch.manual_seed(0)
     x, y = _line_data()
     net = torch.nn.Linear(2, 1)
-    hist = fit(net, _mse, (x, y), epochs=400, lr=0.05, patience=None, lr_schedule=None,
-               grad_clip=None, verbose=False)
+    hist = fit(
+        net,
+        _mse,
+        (x, y),
+        epochs=400,
+        lr=0.05,
+        patience=None,
+        lr_schedule=None,
+        grad_clip=None,
+        verbose=False,
+    )
     design = torch.cat([x, torch.ones(len(x), 1)], 1)
     exact = torch.linalg.lstsq(design, y).solution.squeeze()
     got = torch.cat([net.weight.squeeze(), net.bias])
@@ -52,8 +61,18 @@ def test_early_stopping_restores_the_best_validation_state():
 
     # validation score rises after epoch 3 whatever the model does
     scores = iter([5.0, 4.0, 3.0, 2.0, 2.5, 2.6, 2.7, 2.8, 2.9, 3.0])
-    hist = fit(net, _mse, (x, y), val=(x, y), val_fn=lambda m, v: next(scores), epochs=10,
-               patience=3, lr=0.01, callback=record, verbose=False)
+    hist = fit(
+        net,
+        _mse,
+        (x, y),
+        val=(x, y),
+        val_fn=lambda m, v: next(scores),
+        epochs=10,
+        patience=3,
+        lr=0.01,
+        callback=record,
+        verbose=False,
+    )
     assert hist.stopped == "early_stopping"
     assert hist.best_epoch == 3 and hist.best_val == 2.0
     assert len(hist.val_loss) == 7
@@ -75,8 +94,16 @@ def test_divergence_guard_names_epoch_and_step_and_keeps_best_state():
         return value * math.nan if calls["n"] == 2 * 4 + 2 else value
 
     with pytest.warns(DivergenceWarning, match="epoch 2 step 1"):
-        hist = fit(net, loss, (x, y), epochs=10, batch_size=16, lr=0.01, verbose=False,
-                   callback=lambda e, m, h: states.append(copy.deepcopy(m.state_dict())))
+        hist = fit(
+            net,
+            loss,
+            (x, y),
+            epochs=10,
+            batch_size=16,
+            lr=0.01,
+            verbose=False,
+            callback=lambda e, m, h: states.append(copy.deepcopy(m.state_dict())),
+        )
     assert hist.stopped == "diverged at epoch 2 step 1" and hist.diverged
     assert hist.best_epoch == 1
     for k, v in net.state_dict().items():
@@ -110,8 +137,9 @@ def test_callback_can_record_values_and_stop():
 def test_cosine_schedule_follows_its_formula():
     net = torch.nn.Linear(2, 1)
     x, y = _line_data()
-    hist = fit(net, _mse, (x, y), epochs=8, lr=0.1, lr_schedule="cosine", patience=None,
-               verbose=False)
+    hist = fit(
+        net, _mse, (x, y), epochs=8, lr=0.1, lr_schedule="cosine", patience=None, verbose=False
+    )
     expected = [0.05 * (1 + math.cos(math.pi * e / 8)) for e in range(8)]
     assert hist.lr == pytest.approx(expected)
 

@@ -27,9 +27,7 @@ def _numeric_times(coord: np.ndarray) -> np.ndarray:
     try:
         return np.asarray(coord, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise TypeError(
-            f"times must be numeric or datetime64; got dtype {coord.dtype}"
-        ) from err
+        raise TypeError(f"times must be numeric or datetime64; got dtype {coord.dtype}") from err
 
 
 def _from_xarray(signal) -> tuple[np.ndarray, np.ndarray | None, list]:
@@ -52,7 +50,9 @@ def _from_xarray(signal) -> tuple[np.ndarray, np.ndarray | None, list]:
 
 def _from_irregular_batch(signal) -> tuple[np.ndarray, np.ndarray, list]:
     times = signal.times.detach().cpu().numpy() if hasattr(signal.times, "detach") else signal.times
-    vals = signal.values.detach().cpu().numpy() if hasattr(signal.values, "detach") else signal.values
+    vals = (
+        signal.values.detach().cpu().numpy() if hasattr(signal.values, "detach") else signal.values
+    )
     times, vals = np.asarray(times), np.asarray(vals)
     if times.ndim != 2 or times.shape[0] != 1:
         raise ValueError(
@@ -88,15 +88,11 @@ def as_series(signal, times=None) -> Series:
     try:
         values = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise TypeError(
-            f"signal must be numeric array-like; got {type(signal).__name__}"
-        ) from err
+        raise TypeError(f"signal must be numeric array-like; got {type(signal).__name__}") from err
     if values.ndim == 1:
         values = values[:, None]
     if values.ndim != 2:
-        raise ValueError(
-            f"signal must have shape (n,) or (n, channel); got shape {values.shape}"
-        )
+        raise ValueError(f"signal must have shape (n,) or (n, channel); got shape {values.shape}")
     n, d = values.shape
     if times is not None:
         coord = np.asarray(times)

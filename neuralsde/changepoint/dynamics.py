@@ -22,8 +22,8 @@ class WindowSDE(SDE):
     depends on the observed past (as in a controlled / stable neural SDE, ``f(t, z, X(t))``);
     it lets the drift represent the increment correlation of fractional noise and second-order
     (oscillator) dynamics. With ``features=0`` each window is a linear SDE (an OU process with
-    memory). The window model has ``latent * (2 + p)``... precisely ``dof = latent * (p + 1)``
-    free parameters (drift coefficients and diffusion).
+    memory). A window model has ``dof = latent * (p + 1)`` free parameters (``p`` drift
+    coefficients per channel, and the diffusion), ``p = 1 + 2 latent + features``.
 
     Given ``phi``, the maximum-likelihood ``W_k`` is a weighted least-squares solve
     (``fit_heads``) and ``sigma_k`` the mean squared residual (``profile_sigma``), so gradient

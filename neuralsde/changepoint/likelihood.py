@@ -23,7 +23,8 @@ def euler_log_density(
 
     Example:
         >>> import torch
-        >>> lp = euler_log_density(torch.zeros(3, 1), torch.zeros(3, 1), torch.ones(1), torch.ones(3))
+        >>> zero = torch.zeros(3, 1)
+        >>> lp = euler_log_density(zero, zero, torch.ones(1), torch.ones(3))
         >>> torch.allclose(lp, torch.full((3,), -0.5 * math.log(2 * math.pi)))
         True
     """
@@ -59,6 +60,6 @@ def girsanov_log_ratio(
     """
     inv = sigma.square().reciprocal()
     dtc = dt.unsqueeze(-1)
-    return ((drift1 - drift2) * inv * dy - 0.5 * (drift1.square() - drift2.square()) * inv * dtc).sum(
-        -1
-    )
+    return (
+        (drift1 - drift2) * inv * dy - 0.5 * (drift1.square() - drift2.square()) * inv * dtc
+    ).sum(-1)

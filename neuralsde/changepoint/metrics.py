@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 
-
 def _check(true_bkps, pred_bkps) -> tuple[list[int], list[int]]:
     t, p = [int(b) for b in true_bkps], [int(b) for b in pred_bkps]
     if not t or not p or t[-1] != p[-1]:

@@ -25,9 +25,7 @@ def pick_peaks(
         [2]
     """
     if (pen is None) == (n_bkps is None):
-        raise ValueError(
-            f"give exactly one of pen and n_bkps; got pen={pen!r}, n_bkps={n_bkps!r}"
-        )
+        raise ValueError(f"give exactly one of pen and n_bkps; got pen={pen!r}, n_bkps={n_bkps!r}")
     s = np.where(np.isnan(score), -np.inf, np.asarray(score, dtype=float))
     peaks: list[int] = []
     while True:

@@ -13,7 +13,9 @@ import math
 
 import torch
 
-CHUNK_ELEMENTS = 2**21  # increments held at once; keeps memory flat in the number of steps
+# Increments are drawn one chunk of steps at a time (one randn call per chunk, at most this
+# many numbers), which caps their memory however many steps there are.
+CHUNK_ELEMENTS = 2**18
 
 
 def seed_from(generator: torch.Generator | None) -> int:
@@ -23,6 +25,9 @@ def seed_from(generator: torch.Generator | None) -> int:
 
 class GridBrownian:
     """Increments ``dW_i ~ N(0, h_i)`` and time integrals ``U_i`` on a fixed grid.
+
+    Each chunk of steps takes one ``randn`` call (a whole grid of up to
+    ``CHUNK_ELEMENTS`` numbers takes one).
 
     Args:
         grid: (n + 1,) increasing float64 tensor of step times.
@@ -51,18 +56,19 @@ class GridBrownian:
         gen = torch.Generator(device=self.device or "cpu").manual_seed(self.seeds[c])
         shape = (hi - lo, *self.size)
         sqrt_h = self.h[lo:hi].sqrt().to(self.dtype).view(-1, *([1] * len(self.size)))
-        dw = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device) * sqrt_h
+        dw = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device).mul_(sqrt_h)
         u = None
         if self.levy_area:
             z = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
             hh = self.h[lo:hi].to(self.dtype).view_as(sqrt_h)
-            u = hh * (0.5 * dw + z * sqrt_h / math.sqrt(12.0))
+            u = z.mul_(sqrt_h / math.sqrt(12.0)).add_(dw, alpha=0.5).mul_(hh)
         return dw.unbind(0), (u.unbind(0) if u is not None else None)
 
     def __getitem__(self, i):
         """``(dW_i, U_i)``; ``U_i`` is None without Levy area."""
         c = i // self.chunk
         if self._cached[0] != c:
+            self._cached = (-1, None, None)  # free the old chunk before drawing the next
             self._cached = (c, *self._draw(c))
         _, dw, u = self._cached
         j = i - c * self.chunk

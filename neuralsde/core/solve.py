@@ -41,7 +41,7 @@ def solve(
     dt_min: float = 1e-6,
     max_steps: int = 1_000_000,
     adjoint_params=None,
-    check_every: int = 8,
+    check_every: int = 32,
 ) -> torch.Tensor:
     """Integrate ``dy = f(t, y) dt + g(t, y) dW`` and return the solution at ``ts``.
 
@@ -124,8 +124,8 @@ def solve(
                              dtype=dtype, device=device)  # fmt: skip
     else:
         noise = GridQuery(QueryBrownian(bm, cls.levy_area), grid)
-    times = grid.to(dtype=dtype, device=device).unbind(0)
-    dts = torch.diff(grid).tolist()
+    times = grid.to(dtype=dtype, device=device)  # indexed per step: no per-step objects up front
+    dts = np.diff(grid.numpy())  # np.float64 is a float; an array keeps memory flat
     if adjoint == "reversible":
         from .adjoint import reversible_solve
 

@@ -21,12 +21,12 @@ from .signatures import logsignature as _logsignature
 from .signatures import signature as _signature
 from .signatures import windowed_logsignature
 from .timeaxis import TimeEncoding, decode_times
-from .validation import validate_padded, validate_series
+from .validation import validate_padded
 
 __all__ = ["IrregularBatch"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IrregularBatch:
     """A batch of ``B`` irregular series with ``C`` channels, padded to ``L`` time points.
 
@@ -84,7 +84,7 @@ class IrregularBatch:
         """
         times, encoding = convert.encode_time_list(times, time_unit)
         dtype = dtype or convert.infer_dtype(values)
-        t_list, v_list = validate_series(times, values)
+        t_list, v_list = convert.validate_encoded(times, values, encoding)
         return cls._from_lists(
             t_list, v_list, series=series, channels=channels, labels=labels,
             dtype=dtype, time_encoding=encoding,
@@ -154,9 +154,9 @@ class IrregularBatch:
     ) -> IrregularBatch:
         """Build from a long-format pandas DataFrame: one row per (series, time stamp).
 
-        Rows are sorted by time within each series; a repeated time stamp within a series is an
-        error. ``value_cols`` defaults to every column except id, time and label.
-        ``id_col=None`` means the frame is one series.
+        Series come in sorted id order and rows are sorted by time within each series; a
+        repeated time stamp within a series is an error. ``value_cols`` defaults to every
+        column except id, time and label. ``id_col=None`` means the frame is one series.
         """
         return convert.from_dataframe(
             cls, df, id_col, time_col, value_cols,

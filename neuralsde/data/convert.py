@@ -66,6 +66,18 @@ def encode_time_list(times, unit: str | None = None):
     return [p.reshape(a.shape) for p, a in zip(np.split(flat, splits), arrays, strict=True)], enc
 
 
+def validate_encoded(times, values, encoding, **names):
+    """``validate_series`` whose messages say how datetimes were encoded, if they were."""
+    try:
+        return validate_series(times, values, **names)
+    except ValueError as err:
+        if encoding is None:
+            raise
+        raise ValueError(
+            f"{err} (times encoded as {encoding.unit} since {encoding.origin})"
+        ) from None
+
+
 # ---------------------------------------------------------------------------- xarray
 def from_xarray(cls, obj, time_dim, series_dim, channel_dim, *, variable, label, dtype, time_unit):
     """See :meth:`IrregularBatch.from_xarray`."""
@@ -122,9 +134,10 @@ def from_xarray(cls, obj, time_dim, series_dim, channel_dim, *, variable, label,
     has_time_coord = time_dim in da.coords
     t = da[time_dim].values if has_time_coord else np.arange(n_times)
     t, encoding = encode_time_list(np.asarray(t), time_unit)
-    t_list, v_list = validate_series(
+    t_list, v_list = validate_encoded(
         np.broadcast_to(np.asarray(t, dtype=np.float64), (n_series, n_times)),
         arr,
+        encoding,
         times_name=f"obj[{time_dim!r}]",
         values_name="obj",
     )
@@ -284,18 +297,19 @@ def from_dataframe(cls, df, id_col, time_col, value_cols, *, label_col, dtype, t
             f"df[{time_col!r}] must hold numbers or datetime64 stamps, got dtype {t_col.dtype}"
         )
     ids = df[id_col].to_numpy() if id_col is not None else np.zeros(len(df), dtype=int)
-    order = np.lexsort((t_col, pd.factorize(ids)[0]))
-    ids = ids[order]
-    series = np.asarray(pd.unique(ids))  # order of first appearance
-    codes = pd.Index(series).get_indexer(ids)
+    codes, series = pd.factorize(ids, sort=True)  # series in sorted id order
+    series = np.asarray(series)
+    order = np.lexsort((t_col, codes))
+    codes = codes[order]
     t_all, encoding = encode_time_list(t_col[order], time_unit)
     v_all = df[value_cols].to_numpy()[order]
     bounds = np.flatnonzero(np.diff(codes)) + 1
     t_list = np.split(np.asarray(t_all), bounds)
     v_list = np.split(v_all, bounds)
-    t_list, v_list = validate_series(
+    t_list, v_list = validate_encoded(
         t_list,
         v_list,
+        encoding,
         times_name=f"df[{time_col!r}]",
         values_name=f"df[{value_cols}]",
         series_names=series,
@@ -321,7 +335,7 @@ def from_dataframe(cls, df, id_col, time_col, value_cols, *, label_col, dtype, t
     return cls._from_lists(
         t_list,
         v_list,
-        dtype=dtype or infer_dtype(v_all if v_all.dtype == np.float32 else np.float64(0)),
+        dtype=dtype or (torch.float32 if v_all.dtype == np.float32 else torch.float64),
         series=series,
         channels=np.asarray(value_cols),
         labels=labels,

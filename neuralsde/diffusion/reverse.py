@@ -130,8 +130,9 @@ class PredictorCorrectorSDE(SDE):
     - ``k mod (m + 1) == 0``: the Euler-Maruyama predictor of ``reverse`` from ``u_i`` to
       ``u_i + 1/n`` (drift ``f / n``, diffusion ``g / sqrt(n)``);
     - otherwise a Langevin step at ``t_{i+1}``: drift ``e s``, diffusion ``sqrt(2 e)``, with
-      ``e = 2 (snr sqrt(d) / |s|)^2`` per sample (Song et al.'s step size, with the noise norm
-      replaced by its expectation ``sqrt(d)`` and the discrete ``alpha_i`` by 1).
+      ``e = 2 (snr E|z| / mean_batch |s|)^2`` (Song et al.'s step size from batch-mean norms,
+      the noise norm replaced by its expectation ``E|z|`` for ``z ~ N(0, I_d)`` and the
+      discrete ``alpha_i`` by 1).
     """
 
     noise_type = "diagonal"
@@ -160,8 +161,9 @@ class PredictorCorrectorSDE(SDE):
         u = torch.tensor(min((i + 1) / self.n, 1.0), dtype=y.dtype)
         s = self.reverse.score(u, y)
         d = y.shape[-1]
-        norm = s.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        return s, 2 * (self.snr * math.sqrt(d) / norm) ** 2
+        noise_norm = math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
+        grad_norm = s.norm(dim=-1).mean().clamp_min(1e-12)
+        return s, 2 * (self.snr * noise_norm / grad_norm) ** 2
 
     def f(self, tau, y):
         i, j = self._phase(tau)

@@ -58,34 +58,27 @@ class GaussianMixture:
         z = torch.randn(n, self.dim, generator=generator, dtype=self.means.dtype)
         return self.means[comp] + (chol[comp] @ z.unsqueeze(-1)).squeeze(-1)
 
-    def _diffused(self, alpha: torch.Tensor, sigma: torch.Tensor):
-        # alpha, sigma: (B,) -> means (B, K, d), covs (B, K, d, d)
-        eye = torch.eye(self.dim, dtype=self.means.dtype)
-        m = alpha[:, None, None] * self.means
-        c = alpha[:, None, None, None] ** 2 * self.covs + sigma[:, None, None, None] ** 2 * eye
-        return m, c
-
-    def _log_components(self, x, m, c):
-        diff = x[:, None, :] - m
-        chol = torch.linalg.cholesky(c)
-        sol = torch.cholesky_solve(diff.unsqueeze(-1), chol).squeeze(-1)
-        maha = (diff * sol).sum(-1)
-        logdet = 2 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-        logc = -0.5 * (maha + logdet + self.dim * math.log(2 * math.pi))
+    def _log_components(self, x, alpha, sigma):
+        # alpha^2 S_k + sigma^2 I = U_k (alpha^2 L_k + sigma^2) U_k^T with S_k = U_k L_k U_k^T
+        lam, vec = torch.linalg.eigh(self.covs)  # (K, d), (K, d, d)
+        ev = alpha[:, None, None] ** 2 * lam + sigma[:, None, None] ** 2  # (B, K, d)
+        diff = x[:, None, :] - alpha[:, None, None] * self.means  # (B, K, d)
+        proj = torch.einsum("bkd,kde->bke", diff, vec)
+        maha = (proj**2 / ev).sum(-1)
+        logc = -0.5 * (maha + torch.log(ev).sum(-1) + self.dim * math.log(2 * math.pi))
+        sol = torch.einsum("bke,kde->bkd", proj / ev, vec)  # (alpha^2 S + sigma^2 I)^-1 diff
         return logc + torch.log(self.weights), sol
 
     def log_prob(self, x: torch.Tensor, sde=None, t=None) -> torch.Tensor:
         """``log p_t(x)`` (``log p_0`` when ``sde`` is None). ``x: (B, d)`` -> ``(B,)``."""
         alpha, sigma = self._coefs(x, sde, t)
-        m, c = self._diffused(alpha, sigma)
-        logc, _ = self._log_components(x.to(self.means.dtype), m, c)
+        logc, _ = self._log_components(x.to(self.means.dtype), alpha, sigma)
         return torch.logsumexp(logc, dim=-1).to(x.dtype)
 
     def score(self, x: torch.Tensor, sde=None, t=None) -> torch.Tensor:
         """Exact ``grad_x log p_t(x)``: ``x: (B, d)``, ``t: (B,)`` -> ``(B, d)``."""
         alpha, sigma = self._coefs(x, sde, t)
-        m, c = self._diffused(alpha, sigma)
-        logc, sol = self._log_components(x.to(self.means.dtype), m, c)
+        logc, sol = self._log_components(x.to(self.means.dtype), alpha, sigma)
         resp = torch.softmax(logc, dim=-1)
         return -(resp.unsqueeze(-1) * sol).sum(1).to(x.dtype)
 

@@ -42,8 +42,9 @@ def _solver_times(path, ts=None) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.tensor([t0, t1]), torch.tensor([1])
     ts = torch.as_tensor(ts, dtype=torch.get_default_dtype()).reshape(-1)
     if ts.numel() and float(ts[0]) < t0:
-        raise ValueError(f"query times must not start before the path's first time {t0}; "
-                         f"got {float(ts[0])}")
+        raise ValueError(
+            f"query times must not start before the path's first time {t0}; got {float(ts[0])}"
+        )
     if ts.numel() > 1 and not bool((ts.diff() > 0).all()):
         raise ValueError("query times must be strictly increasing")
     if ts.numel() and float(ts[0]) == t0:

@@ -127,7 +127,7 @@ class LatentSDE(nn.Module):
         hidden: width of the drift and encoder networks.
         noise: ``"brownian"`` or a :class:`~neuralsde.noise.MarkovFBM`. With fractional noise
             each latent coordinate is driven by its own approximate fBM (OU channels ``Y``); the
-            posterior adds a control ``u(t, z, ctx)`` to the OU drifts and the path KL is
+            posterior adds a control ``u(t, z, Y, ctx)`` to the OU drifts and the path KL is
             ``E int 0.5 |u|^2 dt``.
         obs_std: fixed decoder noise std, or ``None`` to learn one per channel.
         method: solver; default ``"reversible_heun"`` with ``adjoint="reversible"``, else
@@ -140,7 +140,8 @@ class LatentSDE(nn.Module):
     Example:
         >>> model = LatentSDE(data_dim=2, latent_dim=3, context_dim=8, hidden=16, dt=0.05)
         >>> times = torch.linspace(0, 1, 6).expand(4, 6)
-        >>> out = model.elbo(times, torch.randn(4, 6, 2), generator=torch.Generator().manual_seed(0))
+        >>> gen = torch.Generator().manual_seed(0)
+        >>> out = model.elbo(times, torch.randn(4, 6, 2), generator=gen)
         >>> sorted(out)
         ['elbo', 'kl0', 'kl_path', 'loglik', 'loss', 'n_obs']
     """
@@ -187,8 +188,9 @@ class LatentSDE(nn.Module):
         self.qz0 = nn.Linear(context_dim, 2 * latent_dim)
         self.pz0_mean = nn.Parameter(torch.zeros(latent_dim))
         self.pz0_logstd = nn.Parameter(torch.zeros(latent_dim))
-        control_out = latent_dim
-        self.f_net = _mlp(latent_dim + context_dim, hidden, control_out)
+        # With fractional noise the control also reads the OU states Y (the noise's memory).
+        n_state = latent_dim * (1 + (noise.K if isinstance(noise, MarkovFBM) else 0))
+        self.f_net = _mlp(n_state + context_dim, hidden, latent_dim)
         self.h_net = _mlp(latent_dim, hidden, latent_dim)
         self.g_net = DiagonalDiffusion(latent_dim)
         self.decoder = nn.Linear(latent_dim, data_dim)
@@ -261,9 +263,11 @@ class LatentSDE(nn.Module):
 
         def control(t, z, Y):
             ctx, active = context.at(t)
-            return active * self.f_net(torch.cat([z, ctx], -1))
+            return active * self.f_net(torch.cat([z, Y.flatten(1), ctx], -1))
 
-        return fractional(self.prior_sde, self.noise, control=control, kl=True)
+        # Backprop through the steps: compute omega(H) once per solve, not at every step.
+        omega = self.noise.omega() if self.adjoint is None else None
+        return fractional(self.prior_sde, self.noise, control=control, kl=True, omega=omega)
 
     def _adjoint_params(self, context: _Context):
         # ctx is not a parameter of the SDE: hand it to the adjoint so the encoder gets gradients.
@@ -367,4 +371,6 @@ class LatentSDE(nn.Module):
 
 def _kl_normal(m1, logs1, m2, logs2):
     """KL(N(m1, s1^2) || N(m2, s2^2)) elementwise."""
-    return logs2 - logs1 + (torch.exp(2 * logs1) + (m1 - m2) ** 2) / (2 * torch.exp(2 * logs2)) - 0.5
+    return (
+        logs2 - logs1 + (torch.exp(2 * logs1) + (m1 - m2) ** 2) / (2 * torch.exp(2 * logs2)) - 0.5
+    )

@@ -63,6 +63,13 @@ class NeuralCDE(nn.Module):
         if method not in _FIXED_GRID:
             method = "rk4"
         step = float(dt) if dt is not None else float(ts[-1] - ts[0]) / 100
-        z = torchcde.cdeint(X=path, func=self.func, z0=z0, t=ts.to(z0), method=method,
-                            options={"step_size": step}, adjoint=False)
+        z = torchcde.cdeint(
+            X=path,
+            func=self.func,
+            z0=z0,
+            t=ts.to(z0),
+            method=method,
+            options={"step_size": step},
+            adjoint=False,
+        )
         return z.transpose(0, 1)

@@ -45,8 +45,9 @@ class MLP(nn.Sequential):
         torch.Size([5, 2])
     """
 
-    def __init__(self, in_features, out_features, width=32, depth=2, activation=nn.ReLU,
-                 final_tanh=False):
+    def __init__(
+        self, in_features, out_features, width=32, depth=2, activation=nn.ReLU, final_tanh=False
+    ):
         if int(depth) < 0:
             raise ValueError(f"depth must be a non-negative integer; got {depth!r}")
         layers, size = [], int(in_features)
@@ -57,6 +58,33 @@ class MLP(nn.Sequential):
         if final_tanh:
             layers.append(nn.Tanh())
         super().__init__(*layers)
+
+
+class _Table:
+    """Values ``(..., len(grid), channels)`` precomputed on a step grid, read back by nearest
+    grid time. Used only with methods that evaluate on the grid (see ``GRID_METHODS``); on CPU
+    a time off the grid returns None so that the caller evaluates exactly."""
+
+    def __init__(self, grid: torch.Tensor, values: torch.Tensor, step: float):
+        self.grid, self.values, self.half = grid, values, 0.5 * step
+
+    def __call__(self, t: torch.Tensor):
+        t = t.reshape(1).to(self.grid)
+        idx = torch.searchsorted(self.grid, t - self.half).clamp(max=self.grid.shape[0] - 1)
+        if not self.grid.is_cuda and abs(float(self.grid[idx]) - float(t)) > 1e-3 * self.half:
+            return None
+        return self.values.index_select(-2, idx).squeeze(-2)
+
+
+def step_grid(ts: torch.Tensor, dt: float) -> torch.Tensor:
+    """The fixed-step grid ``t0 + k dt`` (below ``ts[-1]``) merged with the output times."""
+    ts = torch.as_tensor(ts, dtype=torch.float64).cpu()
+    n = max(1, math.ceil(float(ts[-1] - ts[0]) / dt - 1e-9))
+    base = ts[0] + dt * torch.arange(n + 1, dtype=torch.float64)
+    return torch.unique(torch.cat([base[base < ts[-1]], ts]))
+
+
+GRID_METHODS = ("euler", "milstein", "heun", "reversible_heun")
 
 
 def _time_column(t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -113,15 +141,27 @@ class TimeDiffusion(nn.Module):
         super().__init__()
         self.net = MLP(2, hidden, width, depth, activation=nn.Tanh)
         self.raw_scale = nn.Parameter(torch.tensor(math.log(math.expm1(0.1))))
+        self._table = None
 
     @property
     def scale(self) -> torch.Tensor:
         return F.softplus(self.raw_scale)
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
-        """``sigma(t): (hidden,)`` for a 0-d ``t``."""
-        t = t.to(self.raw_scale).reshape(1)
-        return self.scale * self.net(torch.cat([torch.sin(t), torch.cos(t)]))
+        """``sigma(t): (hidden,)`` for a 0-d ``t``; ``(..., hidden)`` for ``t: (...)``."""
+        if self._table is not None:
+            value = self._table(t)
+            if value is not None:
+                return value
+        t = t.to(self.raw_scale).unsqueeze(-1)
+        return self.scale * self.net(torch.cat([torch.sin(t), torch.cos(t)], dim=-1))
+
+    def tabulate(self, grid: torch.Tensor | None, step: float = 0.0) -> None:
+        """Precompute ``sigma`` on a step grid in one call (``None`` clears the table)."""
+        self._table = None
+        if grid is not None:
+            grid = grid.to(self.raw_scale)
+            self._table = _Table(grid, self.sigma(grid), step)
 
     def forward(self, t, z):
         return self.sigma(t).expand_as(z)
@@ -201,9 +241,16 @@ class StableSDE(SDE):
     noise_type = "diagonal"
     sde_type = "ito"
 
-    def __init__(self, control: int, hidden: int, kind: str = "lnsde", width: int | None = None,
-                 depth: int = 2, drift: nn.Module | None = None,
-                 diffusion: nn.Module | None = None):
+    def __init__(
+        self,
+        control: int,
+        hidden: int,
+        kind: str = "lnsde",
+        width: int | None = None,
+        depth: int = 2,
+        drift: nn.Module | None = None,
+        diffusion: nn.Module | None = None,
+    ):
         super().__init__()
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}; got {kind!r}")
@@ -222,6 +269,7 @@ class StableSDE(SDE):
         else:
             self.diffusion = diffusion_cls(hidden)
         self._path = None
+        self._control_table = None
 
     # control path -------------------------------------------------------------------
     def set_control(self, path) -> StableSDE:
@@ -229,16 +277,44 @@ class StableSDE(SDE):
         if not callable(getattr(path, "evaluate", None)):
             raise TypeError(f"path must have evaluate(t); got {type(path).__name__}")
         self._path = path
+        self._control_table = None
         interval = getattr(path, "interval", None)
-        self._t0, self._t1 = (float(interval[0]), float(interval[-1])) if interval is not None \
+        self._t0, self._t1 = (
+            (float(interval[0]), float(interval[-1]))
+            if interval is not None
             else (-math.inf, math.inf)
+        )
         return self
 
     def control(self, t: torch.Tensor) -> torch.Tensor:
         """``X(t): (batch, control)``, clamped to the path's interval."""
         if self._path is None:
             raise RuntimeError("StableSDE has no control path: call set_control(path) first")
+        if self._control_table is not None:
+            value = self._control_table(t)
+            if value is not None:
+                return value
         return self._path.evaluate(torch.clamp(torch.as_tensor(t), self._t0, self._t1))
+
+    def tabulate(self, ts: torch.Tensor | None, dt: float | None = None) -> None:
+        """Precompute ``X(t)`` (and ``sigma(t)`` when the diffusion can) on the fixed-step grid
+        of ``solve(..., ts, dt)`` in one vectorised call each; ``None`` clears the tables.
+        Exact on the grid; used by :meth:`hidden_path` for ``GRID_METHODS``."""
+        self._control_table = None
+        tabulate = getattr(self.diffusion, "tabulate", None)
+        if ts is None:
+            if tabulate is not None:
+                tabulate(None)
+            return
+        dt = float(ts[-1] - ts[0]) / 100 if dt is None else float(dt)
+        ref = self.initial.weight
+        grid = step_grid(ts, dt)
+        clamped = grid.clamp(self._t0, self._t1).to(device=ref.device)
+        if self._path is not None:
+            values = self._path.evaluate(clamped.to(ref.dtype))
+            self._control_table = _Table(grid.to(ref.device, values.dtype), values, dt)
+        if tabulate is not None:
+            tabulate(grid.to(ref.device), dt)
 
     def initial_state(self) -> torch.Tensor:
         """``z0 = Linear(X(t0)): (batch, hidden)``."""
@@ -262,5 +338,17 @@ class StableSDE(SDE):
         from neuralsde.core import solve
 
         self.set_control(path)
-        return solve(self, self.initial_state(), ts, method=method, dt=dt, generator=generator,
-                     adjoint=adjoint)
+        if method in GRID_METHODS:
+            self.tabulate(ts, dt)
+        try:
+            return solve(
+                self,
+                self.initial_state(),
+                ts,
+                method=method,
+                dt=dt,
+                generator=generator,
+                adjoint=adjoint,
+            )
+        finally:
+            self.tabulate(None)

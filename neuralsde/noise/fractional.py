@@ -82,11 +82,11 @@ class MarkovFBM(nn.Module):
             raise ValueError(f"T must be a positive number; got {T!r}")
         self.K, self.gamma_max, self.kind, self.T = int(K), float(gamma_max), kind, float(T)
         self.learn_hurst = bool(learn_hurst)
-        # Stored in the default dtype so that it mixes with other parameters (adjoints flatten
-        # them together); omega is always computed in float64.
-        raw = torch.tensor(math.log(hurst / (1.0 - hurst)), dtype=torch.get_default_dtype())
+        raw = torch.tensor(math.log(hurst / (1.0 - hurst)), dtype=torch.float64)
         if self.learn_hurst:
-            self.raw_hurst = nn.Parameter(raw)
+            # The default dtype, so it mixes with other parameters (adjoints flatten them
+            # together); omega is always computed in float64.
+            self.raw_hurst = nn.Parameter(raw.to(torch.get_default_dtype()))
         else:
             self.register_buffer("raw_hurst", raw)
         g = self.gammas()

@@ -27,9 +27,11 @@ class FractionalSDE(nn.Module):
     Noise type: ``"scalar"`` when the wrapped SDE has scalar noise, else ``"general"``.
     """
 
-    def __init__(self, sde, noise: MarkovFBM, brownian_size=None, control=None, kl=False):
+    def __init__(self, sde, noise: MarkovFBM, brownian_size=None, control=None, kl=False,
+                 omega=None):  # fmt: skip
         super().__init__()
         self.sde, self.noise, self.control, self.kl = sde, noise, control, bool(kl)
+        self.fixed_omega = omega
         self.base_noise_type = sde.noise_type
         self.sde_type = sde.sde_type
         self.noise_type = "scalar" if sde.noise_type == "scalar" else "general"
@@ -68,7 +70,8 @@ class FractionalSDE(nn.Module):
         return torch.cat(parts, dim=-1)
 
     def _omega(self, y):
-        return self.noise.omega().to(y.dtype), self.noise.gammas().to(y.dtype)
+        w = self.noise.omega() if self.fixed_omega is None else self.fixed_omega
+        return w.to(y.dtype), self.noise.gammas().to(y.dtype)
 
     def f_and_g(self, t, y):
         x, Y = self.split(y)
@@ -110,7 +113,9 @@ class FractionalSDE(nn.Module):
         return self._g(s, w, y, x, Y)
 
 
-def fractional(sde, noise: MarkovFBM, *, brownian_size=None, control=None, kl=False, dt=None):
+def fractional(
+    sde, noise: MarkovFBM, *, brownian_size=None, control=None, kl=False, dt=None, omega=None
+):
     """Wrap ``sde`` so that it is driven by the Markov-approximate fBM ``noise``.
 
     Args:
@@ -120,6 +125,9 @@ def fractional(sde, noise: MarkovFBM, *, brownian_size=None, control=None, kl=Fa
         control: optional ``u(t, x, Y) -> (batch, M)`` added to the drift of every ``dY_k``.
         kl: append a channel accumulating ``0.5 |u|^2`` (the path KL of the control).
         dt: optional solver step; checked against ``gamma_max * dt < 0.5``.
+        omega: optional precomputed ``noise.omega()`` (``(K,)``), reused at every step. Saves
+            recomputing it when backpropagating through the steps; leave ``None`` with an
+            adjoint, which needs ``omega`` computed from the parameters inside ``f`` and ``g``.
 
     Returns:
         :class:`FractionalSDE`; build its initial state with ``.augment(x0)`` and read ``x`` back
@@ -146,4 +154,5 @@ def fractional(sde, noise: MarkovFBM, *, brownian_size=None, control=None, kl=Fa
         raise ValueError(f"brownian_size is required for noise_type={sde.noise_type!r}; got None")
     if dt is not None:
         noise.check_step(dt)
-    return FractionalSDE(sde, noise, brownian_size=brownian_size, control=control, kl=kl)
+    return FractionalSDE(sde, noise, brownian_size=brownian_size, control=control, kl=kl,
+                         omega=omega)  # fmt: skip

@@ -24,4 +24,4 @@ class Euler(Method):
 
     def step(self, t0, t1, dt, y0, dW, U, state):
         f, g = state if state is not None else self.fg(t0, y0)
-        return self.noise(y0.add(f, alpha=dt), g, dW), None
+        return self.noise(y0, g, dW).add_(f, alpha=dt), None

@@ -1,0 +1,194 @@
+"""Per-iteration training time of the same latent SDE in neuralsde and in torchsde.
+
+The torchsde side follows the structure of torchsde's ``examples/latent_sde_lorenz.py``: a GRU
+encoder over the reversed observations, posterior drift ``f(t, z, ctx)`` with the context looked
+up by ``searchsorted``, prior drift ``h(t, z)``, per-coordinate diffusion nets with a sigmoid,
+a linear projector, and ``torchsde.sdeint(..., logqp=True, method="euler", dt=1e-2)``. A second
+torchsde variant uses the vectorised diagonal diffusion of neuralsde, to isolate the solver.
+The neuralsde side is :class:`neuralsde.models.latent.LatentSDE` with the same sizes, trained by
+``LatentSDE.elbo`` (path KL through ``neuralsde.core.logqp``).
+
+Run: ``python benchmarks/latent_vs_torchsde.py [--iters 20 --batch 256]``; writes
+``benchmarks/results/latent_vs_torchsde.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import torch
+import torchsde
+from torch import nn
+
+from neuralsde.datasets import simulate_lorenz
+from neuralsde.models.latent import DiagonalDiffusion, LatentSDE, _kl_normal, _mlp
+
+RESULTS = Path(__file__).parent / "results"
+
+
+class TorchsdeLatent(nn.Module):
+    """Latent SDE in torchsde's example style: ``f``, ``h``, ``g`` and ``sdeint(logqp=True)``."""
+
+    sde_type, noise_type = "ito", "diagonal"
+
+    def __init__(self, data_dim, latent_dim, context_dim, hidden, vectorised_g=False):
+        super().__init__()
+        self.gru = nn.GRU(data_dim, hidden)
+        self.ctx_out = nn.Linear(hidden, context_dim)
+        self.qz0 = nn.Linear(context_dim, 2 * latent_dim)
+        self.f_net = _mlp(latent_dim + context_dim, hidden, latent_dim)
+        self.h_net = _mlp(latent_dim, hidden, latent_dim)
+        if vectorised_g:
+            self.g_vec = DiagonalDiffusion(latent_dim)
+        else:  # one small net per coordinate, as in the example
+            self.g_nets = nn.ModuleList(
+                nn.Sequential(
+                    nn.Linear(1, hidden), nn.Softplus(), nn.Linear(hidden, 1), nn.Sigmoid()
+                )  # fmt: skip
+                for _ in range(latent_dim)
+            )
+        self.vectorised_g = vectorised_g
+        self.projector = nn.Linear(latent_dim, data_dim)
+        self.pz0_mean = nn.Parameter(torch.zeros(1, latent_dim))
+        self.pz0_logstd = nn.Parameter(torch.zeros(1, latent_dim))
+        self._ctx = None
+
+    def f(self, t, y):
+        ts, ctx = self._ctx
+        i = min(int(torch.searchsorted(ts, t, right=True)), len(ts) - 1)
+        return self.f_net(torch.cat((y, ctx[i]), dim=1))
+
+    def h(self, t, y):
+        return self.h_net(y)
+
+    def g(self, t, y):
+        if self.vectorised_g:
+            return self.g_vec(y)
+        ys = torch.split(y, 1, dim=1)
+        return torch.cat([net(yi) for net, yi in zip(self.g_nets, ys, strict=True)], dim=1)
+
+    def loss(self, xs, ts, noise_std=0.1):
+        out, _ = self.gru(xs.flip(0))
+        ctx = self.ctx_out(out).flip(0)
+        self._ctx = (ts, ctx)
+        mean, logstd = self.qz0(ctx[0]).chunk(2, dim=1)
+        z0 = mean + logstd.exp() * torch.randn_like(mean)
+        zs, log_ratio = torchsde.sdeint(self, z0, ts, dt=1e-2, logqp=True, method="euler")
+        x_hat = self.projector(zs)
+        log_pxs = torch.distributions.Normal(x_hat, noise_std).log_prob(xs).sum((0, 2)).mean()
+        kl0 = _kl_normal(mean, logstd, self.pz0_mean, self.pz0_logstd).sum(1).mean()
+        return -log_pxs + kl0 + log_ratio.sum(0).mean()
+
+
+def time_interleaved(steps: dict, iters: int, warmup: int = 2) -> dict:
+    """Median/min/mean seconds per call of each step, timed round-robin so that every
+    implementation sees the same machine load (the CPU may be shared)."""
+    for _ in range(warmup):
+        for step in steps.values():
+            step()
+    times = {name: [] for name in steps}
+    for _ in range(iters):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step()
+            times[name].append(time.perf_counter() - start)
+    out = {}
+    for name, ts in times.items():
+        ts.sort()
+        out[name] = {"median_s": ts[len(ts) // 2], "min_s": ts[0], "mean_s": sum(ts) / len(ts)}
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--iters", type=int, default=20)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--times", type=int, default=100)
+    p.add_argument("--latent", type=int, default=4)
+    p.add_argument("--context", type=int, default=64)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+
+    ds = simulate_lorenz(args.batch, args.times, t_end=1.0, seed=0)
+    x = torch.tensor(ds["values"].values, dtype=torch.float32)
+    x = (x - x.mean((0, 1))) / x.std((0, 1))
+    t = torch.tensor(ds["time"].values, dtype=torch.float32)
+    t = (t - t[0]) / (t[-1] - t[0])  # [0, 1], dt = 1e-2 -> 100 steps
+    B, L, C = x.shape
+    sizes = (C, args.latent, args.context, args.hidden)
+
+    steps = {}
+    xs_first = x.transpose(0, 1)  # (time, batch, channel), the torchsde layout
+    for name, vec in (("torchsde_example", False), ("torchsde_vectorised_g", True)):
+        model = TorchsdeLatent(*sizes, vectorised_g=vec)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step(model=model, opt=opt, xs=xs_first):
+            opt.zero_grad()
+            model.loss(xs, t).backward()
+            opt.step()
+
+        steps[name] = step
+
+    model = LatentSDE(*sizes, obs_std=0.1, dt=1e-2, method="euler")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    times = t.expand(B, L)
+
+    def step_ns():
+        opt.zero_grad()
+        model.elbo(times, x)["loss"].backward()
+        opt.step()
+
+    steps["neuralsde"] = step_ns
+    results = time_interleaved(steps, args.iters)
+    for name, r in results.items():
+        print(f"{name:>24s}: {r['median_s'] * 1e3:8.1f} ms / iteration (median)")
+
+    ns = results["neuralsde"]["median_s"]
+    ratio = results["torchsde_example"]["median_s"] / ns
+    ratio_vec = results["torchsde_vectorised_g"]["median_s"] / ns
+    print(
+        f"speed-up vs torchsde example: {ratio:.2f}x; vs torchsde + vectorised g: {ratio_vec:.2f}x"
+    )
+    record = {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "steps_per_solve": math.ceil(1.0 / 1e-2),
+        "results": results,
+        "speedup_vs_torchsde_example": ratio,
+        "speedup_vs_torchsde_vectorised_g": ratio_vec,
+        "torch": torch.__version__,
+        "torchsde": getattr(torchsde, "__version__", "?"),
+        "machine": platform.platform(),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "latent_vs_torchsde.json").write_text(json.dumps(record, indent=2))
+    rows = [
+        "| implementation | median ms / iter | min ms / iter | speed-up of neuralsde |",
+        "|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        rows.append(
+            f"| {name} | {r['median_s'] * 1e3:.1f} | {r['min_s'] * 1e3:.1f} | "
+            f"{r['median_s'] / ns:.2f}x |"
+        )
+    header = (
+        f"Timed round-robin (each round times one step of every implementation). "
+        f"Latent SDE training step (forward + backward + Adam), batch {B}, {L} observation "
+        f"times, 100 Euler steps, latent {args.latent}, context {args.context}, hidden "
+        f"{args.hidden}, {args.threads} CPU thread(s).\n\n"
+    )
+    (args.out / "latent_vs_torchsde.md").write_text(header + "\n".join(rows) + "\n")
+    return record
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+"""``LatentSDEForecaster``: a scikit-learn estimator around :class:`LatentSDE`.
+
+It fits a generative latent SDE to irregular, gappy series, then interpolates gaps and forecasts
+with posterior samples (``predict``), draws from the prior (``sample_prior``) and scores held-out
+data by the ELBO per observation (``elbo``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+import xarray as xr
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from neuralsde.models.latent import LatentSDE
+from neuralsde.noise import MarkovFBM
+
+NOISES = ("brownian", "fractional")
+DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def to_batch(X, name: str = "X"):
+    """``X`` as an :class:`~neuralsde.data.IrregularBatch`, rejecting all-NaN series.
+
+    Accepted: an ``IrregularBatch``, an xarray ``DataArray``/``Dataset`` (dims ``series``,
+    ``time``, ``channel``), a pandas long-format ``DataFrame`` (``id``, ``time`` columns), or a
+    ``(times, values)`` pair of arrays as in ``IrregularBatch.from_arrays``.
+    """
+    from neuralsde.data import IrregularBatch
+
+    if isinstance(X, IrregularBatch):
+        batch = X
+    elif type(X).__module__.startswith("xarray"):
+        batch = IrregularBatch.from_xarray(X)
+    elif type(X).__module__.startswith("pandas"):
+        batch = IrregularBatch.from_dataframe(X)
+    elif isinstance(X, tuple) and len(X) == 2:
+        batch = IrregularBatch.from_arrays(*X)
+    else:
+        raise TypeError(
+            f"{name} must be an IrregularBatch, an xarray object, a pandas DataFrame or a "
+            f"(times, values) pair; got {type(X).__name__}"
+        )
+    observed = batch.mask.reshape(batch.batch_size, -1).any(-1)
+    if not bool(observed.all()):
+        bad = [str(s) for s in np.asarray(batch.series)[~observed.numpy()]]
+        raise ValueError(
+            f"{name}: series {', '.join(bad)} has no observed values (all NaN); every series "
+            f"needs at least one observation"
+        )
+    return batch
+
+
+class LatentSDEForecaster(BaseEstimator):
+    """Generative latent SDE for irregular series: fit, interpolate, forecast, sample.
+
+    Times are rescaled so the training data span ``[0, 1]`` and values are standardised per
+    channel; ``dt`` is in these rescaled units (also the resolution to which observation times
+    are snapped during training).
+
+    Args:
+        latent_dim, context_dim, hidden: sizes of the latent state, encoder context and networks.
+        noise: ``"brownian"``, ``"fractional"`` (a :class:`~neuralsde.noise.MarkovFBM` built from
+            ``hurst``, ``K``, ``gamma_max`` and ``learn_hurst``) or a ``MarkovFBM`` (copied).
+        obs_std: fixed decoder std in standardised units, or ``None`` to learn it.
+        adjoint: ``None``, ``"reversible"`` or ``"backsolve"`` (passed to ``solve``).
+        method: solver (default chosen by :class:`LatentSDE`).
+        epochs, lr, batch_size, patience: training (shared loop :func:`neuralsde.train.fit`).
+        kl_anneal: fraction of the epochs over which the KL weight rises linearly to 1.
+        hurst_lr: learning rate of a learnable Hurst index (its own Adam group).
+        hurst_warmup: fraction of the epochs during which H stays fixed while the drifts learn
+            (early on, a poor prior drift makes cheap posterior steering, i.e. low H, look good).
+        n_train_samples: posterior samples per series in each ELBO estimate.
+        random_state: seeds initialisation, training noise and sampling.
+
+    Example:
+        >>> from neuralsde.datasets import simulate_ou
+        >>> ds = simulate_ou(8, 20, irregular=True, seed=0)
+        >>> m = LatentSDEForecaster(latent_dim=2, context_dim=4, hidden=8, epochs=2,
+        ...                         verbose=False).fit(ds)
+        >>> out = m.predict(ds, times=[11.0, 12.0], n_samples=5)
+        >>> out["samples"].dims
+        ('sample', 'series', 'time', 'channel')
+    """
+
+    def __init__(
+        self,
+        latent_dim=4,
+        context_dim=16,
+        hidden=64,
+        noise="brownian",
+        hurst=0.5,
+        K=5,
+        gamma_max=20.0,
+        learn_hurst=True,
+        obs_std=None,
+        adjoint=None,
+        method=None,
+        dt=0.01,
+        epochs=100,
+        lr=1e-2,
+        batch_size=32,
+        patience=None,
+        kl_anneal=0.3,
+        hurst_lr=0.05,
+        hurst_warmup=0.2,
+        n_train_samples=1,
+        random_state=0,
+        verbose=True,
+    ):
+        self.latent_dim = latent_dim
+        self.context_dim = context_dim
+        self.hidden = hidden
+        self.noise = noise
+        self.hurst = hurst
+        self.K = K
+        self.gamma_max = gamma_max
+        self.learn_hurst = learn_hurst
+        self.obs_std = obs_std
+        self.adjoint = adjoint
+        self.method = method
+        self.dt = dt
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.patience = patience
+        self.kl_anneal = kl_anneal
+        self.hurst_lr = hurst_lr
+        self.hurst_warmup = hurst_warmup
+        self.n_train_samples = n_train_samples
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ----------------------------------------------------------------- helpers
+    def _make_noise(self):
+        if isinstance(self.noise, MarkovFBM):
+            return copy.deepcopy(self.noise)
+        if self.noise == "brownian":
+            return "brownian"
+        if self.noise == "fractional":
+            return MarkovFBM(hurst=self.hurst, K=self.K, gamma_max=self.gamma_max,
+                             learn_hurst=self.learn_hurst, T=1.0)  # fmt: skip
+        raise ValueError(f"noise must be one of {NOISES} or a MarkovFBM; got {self.noise!r}")
+
+    def _tensors(self, batch):
+        """Rescaled times ``(B, L)`` and standardised values ``(B, L, C)`` (float32)."""
+        if batch.n_channels != self.n_features_in_:
+            raise ValueError(
+                f"X has {batch.n_channels} channels; the model was fitted on {self.n_features_in_}"
+            )
+        times = (batch.times.double() - self.t0_) / self.time_scale_
+        values = (batch.values.double() - self.mean_) / self.std_
+        return times.float(), values.float()
+
+    def _generator(self, random_state):
+        seed = self.random_state if random_state is None else random_state
+        return torch.Generator().manual_seed(0 if seed is None else int(seed))
+
+    def _real_times(self, t_scaled: np.ndarray, batch=None):
+        t = t_scaled * self.time_scale_ + self.t0_
+        enc = getattr(batch, "time_encoding", None) if batch is not None else self.time_encoding_
+        if enc is not None:
+            from neuralsde.data import decode_times
+
+            return decode_times(t, enc)
+        return t
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, X, y=None):
+        """Fit by maximising the ELBO (KL annealed over the first ``kl_anneal`` of epochs)."""
+        from neuralsde.train import fit as train_loop
+
+        batch = to_batch(X)
+        for name in ("epochs", "latent_dim", "context_dim", "hidden", "n_train_samples"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive int; got {v!r}")
+        if not 0 <= float(self.kl_anneal) <= 1:
+            raise ValueError(f"kl_anneal must be in [0, 1]; got {self.kl_anneal!r}")
+        noise = self._make_noise()
+        self.n_features_in_ = batch.n_channels
+        self.channels_ = np.asarray(batch.channels)
+        self.time_encoding_ = batch.time_encoding
+        finite = torch.isfinite(batch.times)
+        t = batch.times[finite].double()
+        self.t0_ = float(t.min())
+        self.time_scale_ = float(t.max() - t.min()) or 1.0
+        obs = batch.mask
+        vals = torch.where(obs, batch.values.double(), torch.zeros((), dtype=torch.float64))
+        count = obs.sum((0, 1)).clamp(min=1)
+        mean = vals.sum((0, 1)) / count
+        var = (torch.where(obs, batch.values.double() - mean, 0.0) ** 2).sum((0, 1)) / count
+        self.mean_ = mean
+        self.std_ = torch.where(var > 0, var.sqrt(), torch.ones_like(var))
+
+        with torch.random.fork_rng():
+            torch.manual_seed(0 if self.random_state is None else int(self.random_state))
+            self.model_ = LatentSDE(
+                batch.n_channels, self.latent_dim, self.context_dim, self.hidden, noise=noise,
+                obs_std=self.obs_std, method=self.method, adjoint=self.adjoint, dt=self.dt,
+            )  # fmt: skip
+        times, values = self._tensors(batch)
+        gen = self._generator(None)
+        anneal_epochs = max(1, int(round(self.kl_anneal * self.epochs)))
+        state = {"kl_weight": 1.0 if self.kl_anneal == 0 else 1.0 / anneal_epochs}
+        self.hurst_history_ = []
+
+        epoch_elbo = []
+
+        def loss_fn(model, b):
+            out = model.elbo(b[0], b[1], kl_weight=state["kl_weight"],
+                             n_samples=self.n_train_samples, generator=gen)  # fmt: skip
+            epoch_elbo.append(float(out["elbo"].detach()))
+            return out["loss"]
+
+        def val_fn(model, data):
+            # The un-annealed negative ELBO averaged over the epoch's mini-batches: model
+            # selection is not fooled by the small KL weights early on, at no extra cost.
+            score = -sum(epoch_elbo) / max(len(epoch_elbo), 1)
+            epoch_elbo.clear()
+            return score
+
+        noise_mod = self.model_.noise
+        hurst_params = list(noise_mod.parameters()) if noise_mod is not None else []
+        ids = {id(p) for p in hurst_params}
+        groups = [{"params": [p for p in self.model_.parameters() if id(p) not in ids]}]
+        warm = int(round(float(self.hurst_warmup) * self.epochs))
+        if hurst_params:
+            groups.append({"params": hurst_params, "lr": 0.0 if warm > 0 else self.hurst_lr})
+        optimizer = torch.optim.Adam(groups, lr=self.lr)
+
+        def callback(epoch, model, history):
+            state["kl_weight"] = min(1.0, (epoch + 2) / anneal_epochs)
+            if hurst_params and epoch + 1 >= warm:
+                optimizer.param_groups[1]["lr"] = self.hurst_lr
+            if model.hurst is not None:
+                self.hurst_history_.append(float(model.hurst.detach()))
+            return False
+
+        self.history_ = train_loop(
+            self.model_, loss_fn, (times, values), val=(times, values), val_fn=val_fn,
+            epochs=int(self.epochs), lr=self.lr, batch_size=self.batch_size,
+            patience=self.patience, lr_schedule=None, callback=callback, optimizer=optimizer,
+            generator=self._generator(None), verbose=self.verbose, desc="LatentSDE",
+        )  # fmt: skip
+        return self
+
+    @property
+    def hurst_(self) -> float | None:
+        """The fitted Hurst index (fractional noise), else None."""
+        check_is_fitted(self, "model_")
+        h = self.model_.hurst
+        return None if h is None else float(h.detach())
+
+    # ----------------------------------------------------------------- inference
+    def _check_times(self, times, batch):
+        t = np.asarray(times, dtype=np.float64).reshape(-1)
+        if t.size == 0 or not np.isfinite(t).all():
+            raise ValueError(f"times must be a non-empty array of finite times; got {times!r}")
+        start = float(batch.times[torch.isfinite(batch.times)].min())
+        if t.min() < start:
+            raise ValueError(
+                f"times: {t.min():g} is before the start of the data ({start:g}); predict "
+                f"interpolates and forecasts from the first observation on"
+            )
+        return np.unique(t)
+
+    def predict(self, X, times=None, n_samples=200, quantiles=DEFAULT_QUANTILES,
+                random_state=None):  # fmt: skip
+        """Posterior predictive samples given the observations ``X``.
+
+        Args:
+            X: the conditioning series (any input accepted by :func:`to_batch`).
+            times: ``(T,)`` output times shared by all series (gaps and/or the future), not
+                before the first observation; default: every observed time stamp.
+            n_samples: posterior samples per series.
+            quantiles: quantile levels for the ``quantiles`` variable.
+
+        Returns:
+            ``xarray.Dataset`` with ``samples (sample, series, time, channel)`` (decoder noise
+            included), ``mean`` and ``median (series, time, channel)`` and
+            ``quantiles (quantile, series, time, channel)``, in data units.
+        """
+        check_is_fitted(self, "model_")
+        batch = to_batch(X)
+        t_real = (
+            np.unique(batch.times[torch.isfinite(batch.times)].double().numpy())
+            if times is None
+            else self._check_times(times, batch)
+        )
+        tt, vv = self._tensors(batch)
+        out_t = torch.as_tensor((t_real - self.t0_) / self.time_scale_, dtype=torch.float32)
+        gen = self._generator(random_state)
+        model = self.model_
+        with torch.no_grad():
+            post = model.posterior(tt, vv, out_times=out_t, n_samples=int(n_samples),
+                                   generator=gen)  # fmt: skip
+            mu = model.decode(post["z"])  # (T, n*B, C)
+            eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype)
+            x = mu + model.obs_std.to(mu.dtype) * eps
+        B, C = batch.batch_size, batch.n_channels
+        x = x.reshape(len(out_t), int(n_samples), B, C).permute(1, 2, 0, 3).double()
+        x = (x * self.std_ + self.mean_).numpy()
+        return self._dataset(x, t_real, batch.series, quantiles, batch)
+
+    def _dataset(self, x, t_real, series, quantiles, batch=None):
+        q = np.asarray(quantiles, dtype=np.float64)
+        coords = {
+            "sample": np.arange(x.shape[0]),
+            "series": np.asarray(series),
+            "time": self._real_times((t_real - self.t0_) / self.time_scale_, batch),
+            "channel": self.channels_,
+            "quantile": q,
+        }
+        dims = ("sample", "series", "time", "channel")
+        return xr.Dataset(
+            {
+                "samples": (dims, x),
+                "mean": (dims[1:], x.mean(0)),
+                "median": (dims[1:], np.median(x, 0)),
+                "quantiles": (("quantile", *dims[1:]), np.quantile(x, q, axis=0)),
+            },
+            coords=coords,
+            attrs={"model": "LatentSDEForecaster", "noise": str(self.noise)},
+        )
+
+    def sample_prior(self, times, n_samples=100, random_state=None):
+        """Generative samples from the prior, started at ``times[0]``.
+
+        Returns:
+            ``xarray.Dataset`` as in :meth:`predict` with a single series ``"prior"``.
+        """
+        check_is_fitted(self, "model_")
+        t = np.unique(np.asarray(times, dtype=np.float64).reshape(-1))
+        ts = torch.as_tensor((t - self.t0_) / self.time_scale_, dtype=torch.float32)
+        gen = self._generator(random_state)
+        with torch.no_grad():
+            z = self.model_.prior(ts, int(n_samples), generator=gen)
+            mu = self.model_.decode(z)
+            x = mu + self.model_.obs_std * torch.randn(mu.shape, generator=gen)
+        x = (x.permute(1, 0, 2).double() * self.std_ + self.mean_).numpy()[:, None]
+        return self._dataset(x, t, ["prior"], DEFAULT_QUANTILES)
+
+    def elbo(self, X, n_samples=16, random_state=None) -> float:
+        """Held-out ELBO per observed entry, in data units (nats per observed value).
+
+        The standardisation's Jacobian is included: ``elbo_data = elbo_std - mean log std_c``.
+        """
+        check_is_fitted(self, "model_")
+        batch = to_batch(X)
+        tt, vv = self._tensors(batch)
+        with torch.no_grad():
+            out = self.model_.elbo(tt, vv, n_samples=int(n_samples),
+                                   generator=self._generator(random_state))  # fmt: skip
+        obs = batch.mask
+        log_jac = float((obs * self.std_.log().float()).sum() / obs.sum())
+        return float(out["elbo"]) - log_jac
+
+    def score(self, X, y=None) -> float:
+        """:meth:`elbo` (higher is better)."""
+        return self.elbo(X)
+
+    def log_predictive_density(self, X, X_target, n_samples=200, random_state=None):
+        """Mean log predictive density of held-out points given ``X``, per held-out value.
+
+        ``X_target`` holds the held-out values (same series, any times not before the data);
+        the density is the mixture over posterior samples of the Gaussian decoder.
+        """
+        check_is_fitted(self, "model_")
+        batch, target = to_batch(X), to_batch(X_target, "X_target")
+        tt, vv = self._tensors(batch)
+        t_tgt = target.times.double()
+        t_all = self._check_times(t_tgt[torch.isfinite(t_tgt)].numpy(), batch)
+        out_t = torch.as_tensor((t_all - self.t0_) / self.time_scale_, dtype=torch.float32)
+        with torch.no_grad():
+            post = self.model_.posterior(tt, vv, out_times=out_t, n_samples=int(n_samples),
+                                         generator=self._generator(random_state))  # fmt: skip
+            mu = self.model_.decode(post["z"]).double()
+        B, C = batch.batch_size, batch.n_channels
+        mu = mu.reshape(len(t_all), int(n_samples), B, C) * self.std_ + self.mean_
+        sd = self.model_.obs_std.detach().double() * self.std_
+        total, count = 0.0, 0
+        for b in range(B):
+            for j in range(int(target.lengths[b])):
+                i = int(np.searchsorted(t_all, float(t_tgt[b, j])))
+                for c in range(C):
+                    x = float(target.values[b, j, c])
+                    if math.isnan(x):
+                        continue
+                    lp = torch.distributions.Normal(mu[i, :, b, c], sd[c]).log_prob(
+                        torch.tensor(x, dtype=torch.float64)
+                    )
+                    total += float(torch.logsumexp(lp, 0) - math.log(int(n_samples)))
+                    count += 1
+        return total / max(count, 1)

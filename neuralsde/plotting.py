@@ -1,0 +1,143 @@
+"""Plots of irregular time series and model outputs (matplotlib; a plain module of functions).
+
+``plot_series`` draws observed points, the gaps between them and several series at once, from
+an ``IrregularBatch`` or an xarray object with dims ``(series, time, channel)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["plot_series"]
+
+
+def _as_arrays(data):
+    """``(times list, values list, series ids, channel names, time label)`` from a batch or
+    an xarray object; times are numbers or datetime64, values ``(L_i, C)`` with NaN."""
+    from .data import IrregularBatch
+
+    if isinstance(data, IrregularBatch):
+        times = data.times.detach().cpu().numpy()
+        if data.time_encoding is not None:
+            times = data.datetimes()
+        values = data.values.detach().cpu().numpy()
+        lengths = data.lengths.tolist()
+        t_list = [times[i, :n] for i, n in enumerate(lengths)]
+        v_list = [values[i, :n] for i, n in enumerate(lengths)]
+        return t_list, v_list, list(data.series), list(data.channels), "time"
+    import xarray as xr
+
+    if isinstance(data, xr.Dataset):
+        if "values" not in data:
+            raise ValueError(f"data must hold a 'values' variable, has {list(data.data_vars)}")
+        data = data["values"]
+    if not isinstance(data, xr.DataArray):
+        raise TypeError(
+            "data must be an IrregularBatch, xarray Dataset or DataArray, "
+            f"got {type(data).__name__}"
+        )
+    da = data
+    if "time" not in da.dims:
+        raise ValueError(f"data must have a 'time' dimension, has dims {da.dims}")
+    if "series" not in da.dims:
+        da = da.expand_dims("series")
+    if "channel" not in da.dims:
+        da = da.expand_dims("channel", axis=-1)
+    da = da.transpose("series", "time", "channel")
+    t = da["time"].values if "time" in da.coords else np.arange(da.sizes["time"])
+    series = list(da["series"].values) if "series" in da.coords else list(range(da.sizes["series"]))
+    channels = (
+        list(da["channel"].values) if "channel" in da.coords else list(range(da.sizes["channel"]))
+    )
+    return [t] * da.sizes["series"], list(da.values), series, channels, "time"
+
+
+def plot_series(
+    data,
+    series=None,
+    channels=None,
+    *,
+    max_series: int = 5,
+    axes=None,
+    title: str | None = None,
+    show_gaps: bool = True,
+):
+    """Plot several irregular series: observed points, and the gaps where values are missing.
+
+    Each channel gets its own panel (shared time axis). Each series is drawn in its own
+    colour: a marker at every observed value, a solid line between consecutive observations
+    with no missing stamp between them, a dotted line across gaps, and (``show_gaps``) a small
+    tick at the bottom of the panel at every stamp whose value is missing.
+
+    Args:
+        data: ``IrregularBatch``, or xarray Dataset (``values``) / DataArray with dims
+            ``(series, time, channel)`` (series and channel optional). NaN = missing.
+        series: positions of the series to draw; default the first ``max_series``.
+        channels: positions of the channels to draw; default all.
+        axes: existing matplotlib axes, one per channel drawn.
+        title: figure title.
+
+    Returns:
+        A list of matplotlib ``Axes``, one per channel drawn.
+
+    Example:
+        >>> import matplotlib
+        >>> matplotlib.use("Agg")
+        >>> from neuralsde.data import IrregularBatch
+        >>> b = IrregularBatch.from_arrays([[0.0, 1.0, 2.5], [0.5, 2.0]],
+        ...                                [[1.0, np.nan, 2.0], [0.0, 1.0]])
+        >>> axes = plot_series(b)
+        >>> len(axes)
+        1
+    """
+    import matplotlib.pyplot as plt
+
+    t_list, v_list, ids, names, tlabel = _as_arrays(data)
+    series = list(range(min(max_series, len(t_list)))) if series is None else list(series)
+    channels = list(range(len(names))) if channels is None else list(channels)
+    for s in series:
+        if not 0 <= s < len(t_list):
+            raise ValueError(f"series must hold positions in [0, {len(t_list)}), got {s}")
+    for c in channels:
+        if not 0 <= c < len(names):
+            raise ValueError(f"channels must hold positions in [0, {len(names)}), got {c}")
+    if axes is None:
+        fig, axes = plt.subplots(
+            len(channels), 1, sharex=True, figsize=(8, 2.2 * len(channels) + 0.6), squeeze=False
+        )
+        axes = list(axes[:, 0])
+    else:
+        axes = list(np.atleast_1d(axes))
+        if len(axes) != len(channels):
+            raise ValueError(
+                f"axes must hold {len(channels)} axes (one per channel), got {len(axes)}"
+            )
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, c in zip(axes, channels, strict=True):
+        for k, s in enumerate(series):
+            colour = colours[k % len(colours)]
+            t, x = np.asarray(t_list[s]), np.asarray(v_list[s])[:, c]
+            obs = ~np.isnan(x)
+            idx = np.flatnonzero(obs)
+            ax.plot(t[obs], x[obs], "o", ms=3.5, color=colour, label=str(ids[s]))
+            for a, b in zip(idx[:-1], idx[1:], strict=True):
+                style = "-" if b == a + 1 else ":"
+                ax.plot(t[[a, b]], x[[a, b]], style, lw=1.0, color=colour)
+            if show_gaps and (~obs).any():
+                ax.plot(
+                    t[~obs],
+                    np.zeros((~obs).sum()),
+                    "|",
+                    ms=8,
+                    color=colour,
+                    alpha=0.7,
+                    transform=ax.get_xaxis_transform(),
+                )
+        ax.set_ylabel(str(names[c]))
+    axes[-1].set_xlabel(tlabel)
+    handles, labels = axes[0].get_legend_handles_labels()
+    if len(series) > 1:
+        axes[0].legend(handles, labels, title="series", fontsize="small", loc="best")
+    if title is not None:
+        axes[0].figure.suptitle(title)
+    return axes
