@@ -50,8 +50,11 @@ def setup() -> None:
     pip("--upgrade", "pip", "setuptools", "wheel")
     pip(TORCH)
     if pip("--no-build-isolation", SIGNATORY, check=False) != 0:
-        print("note: signatory could not be built here; neuralsde will use pysiglib "
-              "for signatures (same values).", flush=True)  # fmt: skip
+        print(
+            "note: signatory could not be built here; neuralsde will use pysiglib "
+            "for signatures (same values).",
+            flush=True,
+        )
     pip("-e", ".[dev,docs]")
     STAMP.write_text(key)
 

@@ -25,6 +25,21 @@ def best_time(fn, repeat: int = 7, warmup: int = 2) -> float:
     return times[len(times) // 2]
 
 
+def interleaved(fns: dict, repeat: int = 7, warmup: int = 2) -> dict:
+    """Median wall time of each function, timed in turn within every round so that
+    changes in machine load hit all of them alike (for ratios on a shared machine)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeat):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+
+
 def machine() -> dict:
     return {
         "python": platform.python_version(),
@@ -46,5 +61,7 @@ def write(name: str, payload: dict, table: str) -> None:
 def markdown(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        lines.append("| " + " | ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in r) + " |")
+        lines.append(
+            "| " + " | ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in r) + " |"
+        )
     return "\n".join(lines)

@@ -16,7 +16,6 @@ Writes benchmarks/results/diffusion_darcy.{json,md}.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import time
 from pathlib import Path
@@ -35,14 +34,21 @@ def rel_l2(pred, true):
     return ((pred - true).norm(dim=(-2, -1)) / true.norm(dim=(-2, -1))).cpu().numpy()
 
 
-def evaluate(fields, a, u, mask, *, samples, steps, method, obs_weight, residual_weight,
-             sigma_y, seed, chunk):
+def evaluate(
+    fields, a, u, mask, *, samples, steps, method, obs_weight, residual_weight, sigma_y, seed, chunk
+):
     """Per-field forward rel. L2 of u and inverse error rate of a."""
     fwd, inv, fwd_a_err = [], [], []
     for lo in range(0, a.shape[0], chunk):
         sl = slice(lo, lo + chunk)
-        kw = dict(method=method, steps=steps, obs_weight=obs_weight, sigma_y=sigma_y,
-                  residual_weight=residual_weight, generator=torch.Generator().manual_seed(seed))
+        kw = dict(
+            method=method,
+            steps=steps,
+            obs_weight=obs_weight,
+            sigma_y=sigma_y,
+            residual_weight=residual_weight,
+            generator=torch.Generator().manual_seed(seed),
+        )
         A, U = fields.sample(samples, a_obs=a[sl], a_mask=mask[sl], **kw)
         fwd += list(rel_l2(U.mean(1).cpu(), u[sl]))
         fwd_a_err += list((threshold_a(A.mean(1).cpu()) != a[sl]).float().mean((-2, -1)).numpy())
@@ -65,6 +71,22 @@ def baselines(a, u, mask):
     return out
 
 
+def _brownian_increments_on_device():
+    # TODO(core): GridBrownian keeps its step sizes on the CPU, so drawing increments on a GPU
+    # fails (neuralsde/core/brownian.py, `sqrt_h = ...`); until the core moves them to the
+    # device, move them here.
+    from neuralsde.core import brownian
+
+    init = brownian.GridBrownian.__init__
+
+    def patched(self, grid, size, **kw):
+        init(self, grid, size, **kw)
+        if kw.get("device") is not None:
+            self.h = self.h.to(kw["device"])
+
+    brownian.GridBrownian.__init__ = patched
+
+
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--checkpoint", default=str(ROOT / "models" / "darcy_score_64.pt"))
@@ -83,6 +105,8 @@ def main(argv=None):
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
     torch.set_num_threads(2 if args.device == "cpu" else 8)
+    if args.device != "cpu":
+        _brownian_increments_on_device()
     fields = DarcyFields.from_checkpoint(args.checkpoint)
     fields.model.to(args.device)
     n = fields.n
@@ -90,8 +114,14 @@ def main(argv=None):
     a_np, u_np = darcy_dataset(args.fields, n=n, seed=12345)
     a, u = torch.tensor(a_np), torch.tensor(u_np)
     mask = random_mask(n, args.fraction, torch.Generator().manual_seed(1), fields=args.fields)
-    base = dict(samples=args.samples, steps=args.steps, method=args.method, seed=0,
-                chunk=args.chunk, sigma_y=args.sigma_y)  # fmt: skip
+    base = dict(
+        samples=args.samples,
+        steps=args.steps,
+        method=args.method,
+        seed=0,
+        chunk=args.chunk,
+        sigma_y=args.sigma_y,
+    )
     obs_w, res_w, tuning = args.obs_weight, args.residual_weight, []
     if args.tune:
         nv = args.tune_fields
@@ -101,8 +131,14 @@ def main(argv=None):
 
         def trial(ow, rw):
             f, i, _ = evaluate(fields, va, vu, vm, obs_weight=ow, residual_weight=rw, **tb)
-            tuning.append({"obs_weight": ow, "residual_weight": rw,
-                           "forward_relL2": float(f.mean()), "inverse_error": float(i.mean())})
+            tuning.append(
+                {
+                    "obs_weight": ow,
+                    "residual_weight": rw,
+                    "forward_relL2": float(f.mean()),
+                    "inverse_error": float(i.mean()),
+                }
+            )
             print(tuning[-1], flush=True)
             return tuning[-1]["forward_relL2"] + tuning[-1]["inverse_error"]
 
@@ -113,36 +149,61 @@ def main(argv=None):
     for name, rw in (("no_pde_guidance", 0.0), ("pde_guidance", res_w)):
         t1 = time.time()
         f, i, fa = evaluate(fields, a, u, mask, obs_weight=obs_w, residual_weight=rw, **base)
-        rows[name] = {"residual_weight": rw, "forward_relL2_mean": float(f.mean()),
-                      "forward_relL2_std": float(f.std()), "forward_a_error_rate": float(fa.mean()),
-                      "inverse_error_rate_mean": float(i.mean()),
-                      "inverse_error_rate_std": float(i.std()), "seconds": time.time() - t1}  # fmt: skip
+        rows[name] = {
+            "residual_weight": rw,
+            "forward_relL2_mean": float(f.mean()),
+            "forward_relL2_std": float(f.std()),
+            "forward_a_error_rate": float(fa.mean()),
+            "inverse_error_rate_mean": float(i.mean()),
+            "inverse_error_rate_std": float(i.std()),
+            "seconds": time.time() - t1,
+        }
         print(name, rows[name], flush=True)
-    res = {"resolution": n, "fields": args.fields, "observed_fraction": args.fraction,
-           "observed_points": int(mask[0].sum()), "samples_per_field": args.samples,
-           "method": args.method, "steps": args.steps, "obs_weight": obs_w, "sigma_y": args.sigma_y,
-           "device": str(args.device), "diffusion": rows, "baselines": baselines(a, u, mask),
-           "tuning_on_validation_fields": tuning, "seconds": time.time() - t0}  # fmt: skip
+    res = {
+        "resolution": n,
+        "fields": args.fields,
+        "observed_fraction": args.fraction,
+        "observed_points": int(mask[0].sum()),
+        "samples_per_field": args.samples,
+        "method": args.method,
+        "steps": args.steps,
+        "obs_weight": obs_w,
+        "sigma_y": args.sigma_y,
+        "device": str(args.device),
+        "diffusion": rows,
+        "baselines": baselines(a, u, mask),
+        "tuning_on_validation_fields": tuning,
+        "seconds": time.time() - t0,
+    }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "diffusion_darcy.json").write_text(json.dumps(res, indent=1, default=float))
     b = res["baselines"]
     lines = [
         f"# Darcy {n}x{n}: forward and inverse from {args.fraction:.0%} observed points",
-        "", f"{args.fields} test fields, {res['observed_points']} observed nodes each, "
+        "",
+        f"{args.fields} test fields, {res['observed_points']} observed nodes each, "
         f"{args.samples} samples per field ({args.method}, {args.steps} steps), device "
         f"{args.device}. Weights (obs {obs_w}, residual {res_w})"
         + (f" chosen on {args.tune_fields} validation fields." if args.tune else " fixed."),
-        "", "| model | forward rel. L2 of u | inverse error rate of a |", "|---|---|---|",
-    ]  # fmt: skip
+        "",
+        "| model | forward rel. L2 of u | inverse error rate of a |",
+        "|---|---|---|",
+    ]
     for name, r in rows.items():
-        lines.append(f"| diffusion, {name.replace('_', ' ')} | {r['forward_relL2_mean']:.3f} +- "
-                     f"{r['forward_relL2_std']:.3f} | {r['inverse_error_rate_mean']:.3f} +- "
-                     f"{r['inverse_error_rate_std']:.3f} |")  # fmt: skip
-    lines.append(f"| interpolate a (nearest) then solve | "
-                 f"{b['forward_interp_nearest_then_solve_relL2']:.3f} | - |")  # fmt: skip
-    lines.append(f"| interpolate a (linear) then solve | "
-                 f"{b['forward_interp_linear_then_solve_relL2']:.3f} | - |")  # fmt: skip
+        lines.append(
+            f"| diffusion, {name.replace('_', ' ')} | {r['forward_relL2_mean']:.3f} +- "
+            f"{r['forward_relL2_std']:.3f} | {r['inverse_error_rate_mean']:.3f} +- "
+            f"{r['inverse_error_rate_std']:.3f} |"
+        )
+    lines.append(
+        f"| interpolate a (nearest) then solve | "
+        f"{b['forward_interp_nearest_then_solve_relL2']:.3f} | - |"
+    )
+    lines.append(
+        f"| interpolate a (linear) then solve | "
+        f"{b['forward_interp_linear_then_solve_relL2']:.3f} | - |"
+    )
     lines.append(f"| best constant a | - | {b['inverse_best_constant_error_rate']:.3f} |")
     (out / "diffusion_darcy.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

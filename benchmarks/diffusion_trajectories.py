@@ -36,8 +36,10 @@ def sig_mmd(x, y):
     import pysiglib
 
     tx = torch.linspace(0, 1, x.shape[1], dtype=torch.float64)
-    aug = lambda z: torch.cat([tx.expand(z.shape[0], -1).unsqueeze(-1),  # noqa: E731
-                               z.to(torch.float64) / 2], -1)  # fmt: skip
+
+    def aug(z):
+        return torch.cat([tx.expand(z.shape[0], -1).unsqueeze(-1), z.to(torch.float64) / 2], -1)
+
     return float(pysiglib.sig_mmd(aug(x), aug(y), dyadic_order=1))
 
 
@@ -72,16 +74,35 @@ def main(argv=None):
     held2, _ = ou_windows(200, seed=2)
     sde = VPSDE()
     t0 = time.time()
-    model, hist = train_score(train, sde, ScoreMLP((LENGTH, 1), hidden=256, depth=4),
-                              epochs=5 if args.quick else 20, batch_size=256, lr=1e-3,
-                              ema_decay=0.999, generator=torch.Generator().manual_seed(0),
-                              verbose=False)  # fmt: skip
+    model, hist = train_score(
+        train,
+        sde,
+        ScoreMLP((LENGTH, 1), hidden=256, depth=4),
+        epochs=5 if args.quick else 20,
+        batch_size=256,
+        lr=1e-3,
+        ema_decay=0.999,
+        generator=torch.Generator().manual_seed(0),
+        verbose=False,
+    )
     train_s = time.time() - t0
     with torch.no_grad():
-        gen = sample(model, sde, (200, LENGTH, 1), method="dpm2", steps=20,
-                     generator=torch.Generator().manual_seed(3))  # fmt: skip
-        gen_em = sample(model, sde, (200, LENGTH, 1), method="euler", steps=500,
-                        generator=torch.Generator().manual_seed(4))  # fmt: skip
+        gen = sample(
+            model,
+            sde,
+            (200, LENGTH, 1),
+            method="dpm2",
+            steps=20,
+            generator=torch.Generator().manual_seed(3),
+        )
+        gen_em = sample(
+            model,
+            sde,
+            (200, LENGTH, 1),
+            method="euler",
+            steps=500,
+            generator=torch.Generator().manual_seed(4),
+        )
     white = torch.randn(200, LENGTH, 1, generator=torch.Generator().manual_seed(5))
     generation = {
         "sig_mmd2_dpm2_20": sig_mmd(gen, held),
@@ -90,7 +111,7 @@ def main(argv=None):
         "sig_mmd2_iid_gaussian_noise_same_marginal": sig_mmd(white, held),
         "lag1_autocorr_generated": float((gen[:, 1:] * gen[:, :-1]).mean() / gen.var()),
         "lag1_autocorr_exact": float(np.exp(-THETA * DT)),
-    }  # fmt: skip
+    }
     print(generation, flush=True)
 
     test, _ = ou_windows(100, seed=6)
@@ -99,8 +120,16 @@ def main(argv=None):
     mask[:, 0] |= ~mask.any(1)  # at least one observed point per window
     observed = torch.where(mask, test, torch.full_like(test, float("nan")))
     t1 = time.time()
-    ds = impute(model, sde, observed, times=times, n_samples=8 if args.quick else 16,
-                method="euler", steps=200, generator=torch.Generator().manual_seed(8))  # fmt: skip
+    ds = impute(
+        model,
+        sde,
+        observed,
+        times=times,
+        n_samples=8 if args.quick else 64,
+        method="euler",
+        steps=200,
+        generator=torch.Generator().manual_seed(8),
+    )
     imp_s = time.time() - t1
     pred = torch.tensor(ds["mean"].values)
     miss = ~mask
@@ -110,42 +139,62 @@ def main(argv=None):
 
     imputation = {
         "missing_fraction": float(miss.float().mean()),
-        "rmse_diffusion_mean": rmse(pred), "rmse_linear_interpolation": rmse(linear_interp(observed, mask)),
+        "rmse_diffusion_mean": rmse(pred),
+        "rmse_linear_interpolation": rmse(linear_interp(observed, mask)),
         "rmse_gaussian_conditional_mean_optimal": rmse(gaussian_conditional_mean(test, mask)),
-        "coverage_2sd": float(((pred - test).abs() <= 2 * torch.tensor(ds["std"].values))[miss]
-                              .float().mean()),
-        "seconds": imp_s, "output": "xarray.Dataset " + str(dict(ds["samples"].sizes)),
-    }  # fmt: skip
+        "coverage_2sd": float(
+            ((pred - test).abs() <= 2 * torch.tensor(ds["std"].values))[miss].float().mean()
+        ),
+        "seconds": imp_s,
+        "output": "xarray.Dataset " + str(dict(ds["samples"].sizes)),
+    }
     imputation["diffusion_beats_linear"] = (
-        imputation["rmse_diffusion_mean"] < imputation["rmse_linear_interpolation"])
+        imputation["rmse_diffusion_mean"] < imputation["rmse_linear_interpolation"]
+    )
     print(imputation, flush=True)
-    res = {"data": f"OU theta={THETA} sigma={SIGMA:.4f} windows of {LENGTH} points, dt={DT}",
-           "train_windows": train.shape[0], "train_seconds": train_s,
-           "final_train_loss": hist.train_loss[-1], "generation": generation,
-           "imputation": imputation,
-           "latent_sde_prior": "not compared (see report)"}  # fmt: skip
+    res = {
+        "data": f"OU theta={THETA} sigma={SIGMA:.4f} windows of {LENGTH} points, dt={DT}",
+        "train_windows": train.shape[0],
+        "train_seconds": train_s,
+        "final_train_loss": hist.train_loss[-1],
+        "generation": generation,
+        "imputation": imputation,
+        "latent_sde_prior": "not compared (see report)",
+    }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "diffusion_trajectories.json").write_text(json.dumps(res, indent=1))
     g_, i_ = generation, imputation
     lines = [
-        "# Diffusion on OU windows", "", res["data"] + f", {train.shape[0]} training windows.", "",
+        "# Diffusion on OU windows",
+        "",
+        res["data"] + f", {train.shape[0]} training windows.",
+        "",
         "## Generation: signature-kernel MMD^2 to 200 held-out windows (pysiglib sig_mmd, "
-        "time-augmented)", "", "| sample | sig-MMD^2 |", "|---|---|",
+        "time-augmented)",
+        "",
+        "| sample | sig-MMD^2 |",
+        "|---|---|",
         f"| diffusion dpm2, 20 steps | {g_['sig_mmd2_dpm2_20']:.2e} |",
         f"| diffusion euler, 500 steps | {g_['sig_mmd2_euler_500']:.2e} |",
-        f"| held-out vs held-out (noise floor) | {g_['sig_mmd2_noise_floor_heldout_vs_heldout']:.2e} |",
+        f"| held-out vs held-out (noise floor) | "
+        f"{g_['sig_mmd2_noise_floor_heldout_vs_heldout']:.2e} |",
         f"| iid N(0,1) noise (same marginal, no dynamics) | "
-        f"{g_['sig_mmd2_iid_gaussian_noise_same_marginal']:.2e} |", "",
+        f"{g_['sig_mmd2_iid_gaussian_noise_same_marginal']:.2e} |",
+        "",
         f"Lag-1 autocorrelation: generated {g_['lag1_autocorr_generated']:.3f}, exact "
-        f"{g_['lag1_autocorr_exact']:.3f}.", "",
-        f"## Imputation, {i_['missing_fraction']:.0%} missing (100 windows)", "",
-        "| method | RMSE on missing points |", "|---|---|",
+        f"{g_['lag1_autocorr_exact']:.3f}.",
+        "",
+        f"## Imputation, {i_['missing_fraction']:.0%} missing (100 windows)",
+        "",
+        "| method | RMSE on missing points |",
+        "|---|---|",
         f"| diffusion (mean of samples) | {i_['rmse_diffusion_mean']:.4f} |",
         f"| linear interpolation | {i_['rmse_linear_interpolation']:.4f} |",
         f"| exact Gaussian conditional mean (optimal) | "
-        f"{i_['rmse_gaussian_conditional_mean_optimal']:.4f} |", "",
+        f"{i_['rmse_gaussian_conditional_mean_optimal']:.4f} |",
+        "",
         f"Coverage of +-2 sd intervals: {i_['coverage_2sd']:.3f}.",
-    ]  # fmt: skip
+    ]
     (OUT / "diffusion_trajectories.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

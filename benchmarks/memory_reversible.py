@@ -34,8 +34,15 @@ def worker(steps: int, adjoint: str | None) -> dict:
     ts = torch.tensor([0.0, 1.0], dtype=torch.float64)
 
     def run(n):
-        ys = solve(sde, y0, ts, method="reversible_heun", dt=1.0 / n, adjoint=adjoint,
-                   generator=torch.Generator().manual_seed(1))  # fmt: skip
+        ys = solve(
+            sde,
+            y0,
+            ts,
+            method="reversible_heun",
+            dt=1.0 / n,
+            adjoint=adjoint,
+            generator=torch.Generator().manual_seed(1),
+        )
         ys[-1].square().mean().backward()
 
     run(10)  # warm-up: allocator pools, autograd engine threads
@@ -54,8 +61,11 @@ def main(direct_steps=(100, 200, 400), reversible_steps=(100, 1000, 10000)):
             env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
             out = subprocess.run(
                 [sys.executable, __file__, "--worker", str(steps), str(adjoint)],
-                capture_output=True, text=True, check=True, env=env,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+            )
             r = json.loads(out.stdout.strip().splitlines()[-1])
             results.append(r)
             rows.append([r["adjoint"], steps, r["peak_growth_mb"]])
@@ -69,7 +79,8 @@ def main(direct_steps=(100, 200, 400), reversible_steps=(100, 1000, 10000)):
     table += (
         f"\n\nreversible: max/min over {reversible_steps[0]}..{reversible_steps[-1]} steps = "
         f"{summary['reversible_ratio_max_over_min']:.2f} (target <= 1.2); direct backprop grows "
-        f"{summary['direct_ratio_last_over_first']:.1f}x from {direct_steps[0]} to {direct_steps[-1]} steps"
+        f"{summary['direct_ratio_last_over_first']:.1f}x from {direct_steps[0]} to "
+        f"{direct_steps[-1]} steps"
     )
     write("memory_reversible", {"results": results, **summary}, table)
     return summary

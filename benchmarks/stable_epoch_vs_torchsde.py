@@ -10,7 +10,8 @@ and optimiser. Three variants:
 * ``torchsde_reference``: ``torchsde.sdeint`` with the spline evaluated at every drift call, as
   the reference implementation of Oh, Lim & Kim trains.
 
-Prints the per-epoch times and the ratios and writes ``benchmarks/stable_epoch_vs_torchsde.json``.
+Prints the per-epoch times and the ratios and writes
+``benchmarks/results/stable_epoch_vs_torchsde.json`` (and ``.md``).
 Target: neuralsde >= 5x faster.
 
     python benchmarks/stable_epoch_vs_torchsde.py --epochs 3 --batch-size 16
@@ -112,7 +113,7 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=32)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--out", type=Path, default=HERE / "stable_epoch_vs_torchsde.json")
+    p.add_argument("--out", type=Path, default=HERE / "results" / "stable_epoch_vs_torchsde.json")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -162,6 +163,18 @@ def main(argv=None):
     }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
+    rows = [
+        ("neuralsde.solve", med["neuralsde"], 1.0),
+        ("torchsde.sdeint, same model", med["torchsde"], ratio),
+        ("torchsde.sdeint, spline each step (reference style)", med["torchsde_reference"],
+         ratio_ref),
+        ("integrator alone, neuralsde (s per solve + backward)", bare["neuralsde"], 1.0),
+        ("integrator alone, torchsde (s per solve + backward)", bare["torchsde"],
+         bare["torchsde"] / bare["neuralsde"]),
+    ]  # fmt: skip
+    table = ["| integrator | s/epoch | neuralsde speed-up |", "|---|---|---|"]
+    table += [f"| {name} | {sec:.4f} | {r:.2f}x |" for name, sec, r in rows]
+    args.out.with_suffix(".md").write_text("\n".join(table) + "\n")
     print(
         f"LNSDE, BasicMotions train ({len(train)} series), batch {args.batch_size}, "
         f"Euler dt={est.dt_:.4g} ({steps} steps), {args.device}, {args.threads} thread(s)"

@@ -54,11 +54,17 @@ def main(argv=None):
     gen_s = time.time() - t0
     u_mean, u_std = float(u[: args.samples].mean()), float(u[: args.samples].std())
     meta = {
-        "problem": "darcy", "resolution": args.n, "channels": ["a", "u"],
-        "a_center": 7.5, "a_scale": 4.5, "u_mean": u_mean, "u_std": u_std,
+        "problem": "darcy",
+        "resolution": args.n,
+        "channels": ["a", "u"],
+        "a_center": 7.5,
+        "a_scale": 4.5,
+        "u_mean": u_mean,
+        "u_std": u_std,
         "grf": {"alpha": 2.0, "tau": 3.0, "threshold": 0.0, "values": [3.0, 12.0]},
-        "samples": args.samples, "data_seed": args.seed,
-    }  # fmt: skip
+        "samples": args.samples,
+        "data_seed": args.seed,
+    }
     x = np.stack([(a - 7.5) / 4.5, (u - u_mean) / u_std], 1).astype(np.float32)
     data = torch.from_numpy(x[: args.samples]).to(args.device)
     val = torch.from_numpy(x[args.samples :]).to(args.device)
@@ -94,25 +100,48 @@ def main(argv=None):
     def stop_late(epoch, model, history):  # a hard wall-clock stop if the estimate was off
         return time.time() - t0 > 1.15 * args.minutes * 60
 
-    model, hist = train_score(data, sde, net, epochs=epochs, batch_size=args.batch, lr=args.lr,
-                              ema_decay=0.999, generator=torch.Generator().manual_seed(args.seed),
-                              verbose=True, callback=stop_late)  # fmt: skip
+    model, hist = train_score(
+        data,
+        sde,
+        net,
+        epochs=epochs,
+        batch_size=args.batch,
+        lr=args.lr,
+        ema_decay=0.999,
+        generator=torch.Generator().manual_seed(args.seed),
+        verbose=True,
+        callback=stop_late,
+    )
     train_s = time.time() - t1
     with torch.no_grad():
         vals = [float(dsm_loss(model, sde, val)) for _ in range(20)]
     record = {
-        **meta, "params": n_params, "epochs": len(hist.train_loss), "batch": args.batch, "lr": args.lr,
-        "optimizer_steps": len(hist.train_loss) * steps_per_epoch, "train_seconds": train_s,
-        "data_seconds": gen_s, "device": torch.cuda.get_device_name() if args.device != "cpu"
-        else "cpu", "train_loss_first": hist.train_loss[0], "train_loss_last": hist.train_loss[-1],
-        "train_loss": hist.train_loss, "val_dsm_loss_ema": float(np.mean(vals)),
-    }  # fmt: skip
+        **meta,
+        "params": n_params,
+        "epochs": len(hist.train_loss),
+        "batch": args.batch,
+        "lr": args.lr,
+        "optimizer_steps": len(hist.train_loss) * steps_per_epoch,
+        "train_seconds": train_s,
+        "data_seconds": gen_s,
+        "device": torch.cuda.get_device_name() if args.device != "cpu" else "cpu",
+        "train_loss_first": hist.train_loss[0],
+        "train_loss_last": hist.train_loss[-1],
+        "train_loss": hist.train_loss,
+        "val_dsm_loss_ema": float(np.mean(vals)),
+    }
     model = model.cpu()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out, model, meta={**meta, "training": {k: v for k, v in record.items()
-                                                            if k not in meta and k != "train_loss"}},
-                    half=True)  # fmt: skip
+    save_checkpoint(
+        out,
+        model,
+        meta={
+            **meta,
+            "training": {k: v for k, v in record.items() if k not in meta and k != "train_loss"},
+        },
+        half=True,
+    )
     out.with_suffix(".json").write_text(json.dumps(record, indent=1))
     print(json.dumps({k: v for k, v in record.items() if k != "train_loss"}, indent=1))
 

@@ -138,16 +138,13 @@ class _SDEBase(BaseEstimator):
             )
 
     def _fit_scaling(self, batch):
-        """Times are measured from the earliest stamp in units of the median gap between
-        consecutive stamps (so a regular series runs over 0, 1, ..., L-1, the time scale of
-        the reference implementation): with a drift bounded by 1 the hidden state can then
-        move by up to one unit per observation step."""
+        """Times are mapped onto ``[0, 1]`` over the training span (``X(t)`` and ``sigma(t)``
+        see O(1) times whatever the unit), values are standardised per channel."""
         times = batch.times.to(torch.float64)
         finite = torch.isfinite(times)
-        gaps = times.diff(dim=-1)
-        gaps = gaps[torch.isfinite(gaps) & (gaps > 0)]
         self.time_offset_ = float(times[finite].min())
-        self.time_scale_ = float(gaps.median()) if gaps.numel() else 1.0
+        span = float(times[finite].max()) - self.time_offset_
+        self.time_scale_ = span if span > 0 else 1.0
         _, stats = batch.normalise()
         self.value_mean_ = [float(v) for v in stats["mean"]]
         self.value_std_ = [float(v) for v in stats["std"]]
@@ -288,9 +285,9 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
 
     The control path ``X(t)`` (hermite cubic of ``[time, values, observation counts]``)
     drives ``dz = f(t, z~) dt + g(t, z) dW`` from ``z0 = Linear(X(t0))``; logits are
-    ``Linear(z(t_end))``. Values are
-    standardised per channel, and ``dt`` defaults to ``max(min observed gap, 1e-3)``, with
-    times counted in median gaps from the first stamp (a regular series runs over 0 .. L-1).
+    ``Linear(z(t_end))``. Times are rescaled to ``[0, 1]`` over the training span, values are
+    standardised per channel, and ``dt`` defaults to ``max(min observed gap, 1e-3)`` (on the
+    rescaled times, so the floor is a thousandth of the training span).
 
     Parameters:
         kind: ``"lsde"``, ``"lnsde"``, ``"gsde"``, ``"naive"`` or ``"ncde"``.

@@ -30,7 +30,9 @@ def test_non_finite_y0():
 
 def test_ts_not_increasing():
     ts = torch.tensor([0.0, 0.5, 0.5, 1.0])
-    with pytest.raises(ValueError, match=r"strictly increasing; got ts\[1\]=0.5 followed by ts\[2\]=0.5"):
+    with pytest.raises(
+        ValueError, match=r"strictly increasing; got ts\[1\]=0.5 followed by ts\[2\]=0.5"
+    ):
         solve(OU(), torch.zeros(2, 1), ts)
 
 
@@ -48,8 +50,11 @@ def test_unknown_method_lists_the_methods():
 def test_unsupported_combination_names_it_and_the_alternatives():
     strat = OU()
     strat.sde_type = "stratonovich"
-    with pytest.raises(ValueError, match=r"method='euler' with sde_type='stratonovich'.*"
-                       r"Methods that fit this SDE: \[.*'heun'.*'reversible_heun'"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=r"method='euler' with sde_type='stratonovich'.*"
+        r"Methods that fit this SDE: \[.*'heun'.*'reversible_heun'",
+    ):
         solve(strat, torch.zeros(2, 1), TS, method="euler")
     general = OU(noise_type="general")
     with pytest.raises(ValueError, match="noise_type='general' is not supported.*'euler'"):
@@ -70,12 +75,18 @@ class WrongShape(SDE):
 
 @pytest.mark.parametrize(
     "noise_type,shape,expected",
-    [("diagonal", (4, 2, 1), r"\(4, 3\)"), ("scalar", (4, 3), r"\(4, 3, 1\)"),
-     ("general", (4, 3), r"\(4, 3, brownian\)")],
-)  # fmt: skip
+    [
+        ("diagonal", (4, 2, 1), r"\(4, 3\)"),
+        ("scalar", (4, 3), r"\(4, 3, 1\)"),
+        ("general", (4, 3), r"\(4, 3, brownian\)"),
+    ],
+)
 def test_diffusion_of_wrong_shape_for_its_noise_type(noise_type, shape, expected):
-    with pytest.raises(ValueError, match=rf"g\(t, y\) returned shape .* for noise_type='{noise_type}'; "
-                       rf"expected {expected}"):  # fmt: skip
+    with pytest.raises(
+        ValueError,
+        match=rf"g\(t, y\) returned shape .* for noise_type='{noise_type}'; "
+        rf"expected {expected}",
+    ):
         solve(WrongShape(noise_type, shape), torch.zeros(4, 3), TS)
 
 

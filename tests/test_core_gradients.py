@@ -35,14 +35,16 @@ def _loss(sde, method, adjoint=None, dt=0.05, bm=None, seed=0):
     return (ys[1] ** 2).sum() + torch.tanh(ys[2]).sum()
 
 
-@pytest.mark.parametrize("method,sde_type", [("euler", "ito"), ("milstein", "ito"),
-                                              ("srk", "ito"), ("heun", "stratonovich")])  # fmt: skip
+@pytest.mark.parametrize(
+    "method,sde_type",
+    [("euler", "ito"), ("milstein", "ito"), ("srk", "ito"), ("heun", "stratonovich")],
+)
 def test_direct_gradients_match_central_finite_differences(method, sde_type):
     sde = Param(sde_type)
     loss = _loss(sde, method)
     grads = torch.autograd.grad(loss, list(sde.parameters()))
     eps = 1e-6
-    for p, g in zip(sde.parameters(), grads):
+    for p, g in zip(sde.parameters(), grads, strict=False):
         with torch.no_grad():
             p += eps
             up = _loss(sde, method)
@@ -65,7 +67,7 @@ def test_reversible_adjoint_equals_backprop_through_reversible_heun():
         ys = solve(sde, y0, ts, method="reversible_heun", dt=0.02, adjoint=adjoint, generator=gen)
         loss = (w * torch.sin(ys)).sum()
         grads.append(torch.autograd.grad(loss, [y0, *sde.parameters()]))
-    for direct, rev in zip(*grads):
+    for direct, rev in zip(*grads, strict=False):
         scale = direct.abs().max().clamp_min(1e-12)
         assert ((direct - rev).abs().max() / scale) < 1e-8
 
@@ -89,7 +91,11 @@ def test_backsolve_error_shrinks_with_dt():
         back = torch.autograd.grad(
             _loss(sde, "euler", "backsolve", dt=dt, bm=bm), list(sde.parameters())
         )
-        errors.append(max(((d - b).abs() / d.abs().clamp_min(1e-3)).item()
-                          for d, b in zip(direct, back)))  # fmt: skip
+        errors.append(
+            max(
+                ((d - b).abs() / d.abs().clamp_min(1e-3)).item()
+                for d, b in zip(direct, back, strict=False)
+            )
+        )
     assert errors[-1] < 0.05, errors
     assert errors[0] > errors[1] > errors[2], errors

@@ -23,7 +23,7 @@ class Scalar(SDE):
     noise_type, sde_type = "scalar", "ito"
 
     def f(self, t, y):
-        return -y**3 + torch.cos(t)
+        return -(y**3) + torch.cos(t)
 
     def g(self, t, y):
         return (0.2 * y + 0.4).unsqueeze(-1)
@@ -53,9 +53,13 @@ def test_solve_matches_torchsde_on_shared_path(method, make, d, m):
     y0 = torch.linspace(-1, 1, 8 * d, dtype=torch.float64).view(8, d)
     ts = torch.tensor([0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
     bm = torchsde.BrownianInterval(
-        0.0, 1.0, size=(8, m), dtype=torch.float64, entropy=3,
+        0.0,
+        1.0,
+        size=(8, m),
+        dtype=torch.float64,
+        entropy=3,
         levy_area_approximation="space-time",
-    )  # fmt: skip
+    )
     ours = solve(sde, y0, ts, method=method, dt=2**-6, bm=bm)
     theirs = torchsde.sdeint(sde, y0, ts, method=method, dt=2**-6, bm=bm)
     assert ours.shape == (4, 8, d)

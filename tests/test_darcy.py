@@ -24,8 +24,11 @@ def _manufactured(n):
     X, Y = np.meshgrid(x, x, indexing="ij")
     a = 2 + X * Y
     u = np.sin(np.pi * X) * np.sin(np.pi * Y)
-    f = -(Y * np.pi * np.cos(np.pi * X) * np.sin(np.pi * Y)
-          + X * np.pi * np.sin(np.pi * X) * np.cos(np.pi * Y) - 2 * np.pi**2 * a * u)  # fmt: skip
+    f = -(
+        Y * np.pi * np.cos(np.pi * X) * np.sin(np.pi * Y)
+        + X * np.pi * np.sin(np.pi * X) * np.cos(np.pi * Y)
+        - 2 * np.pi**2 * a * u
+    )
     return a, u, f
 
 
@@ -78,8 +81,9 @@ def test_shipped_checkpoint_loads_with_its_config_and_samples():
     assert fields.meta["channels"] == ["a", "u"]
     a, u = darcy_dataset(1, n=64, seed=5)
     mask = random_mask(64, 0.03, torch.Generator().manual_seed(0))
-    A, U = fields.sample(2, a_obs=a, a_mask=mask, method="dpm2", steps=3,
-                         generator=torch.Generator().manual_seed(0))  # fmt: skip
+    A, U = fields.sample(
+        2, a_obs=a, a_mask=mask, method="dpm2", steps=3, generator=torch.Generator().manual_seed(0)
+    )
     assert A.shape == U.shape == (1, 2, 64, 64)
     # observed coefficient values are reproduced exactly (inpainting)
     np.testing.assert_allclose(A[0, 0][mask[0]].numpy(), a[0][mask[0].numpy()], atol=1e-3)

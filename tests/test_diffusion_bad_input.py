@@ -74,8 +74,10 @@ def test_not_a_checkpoint(tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "msg"),
-    [({"beta_min": 5.0, "beta_max": 1.0}, "need 0 < beta_min < beta_max"),
-     ({"eps": 2.0}, r"eps must lie in \[0, T=1.0\)")],  # fmt: skip
+    [
+        ({"beta_min": 5.0, "beta_max": 1.0}, "need 0 < beta_min < beta_max"),
+        ({"eps": 2.0}, r"eps must lie in \[0, T=1.0\)"),
+    ],
 )
 def test_bad_sde_parameters(kwargs, msg):
     with pytest.raises(ValueError, match=msg):

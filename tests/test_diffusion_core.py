@@ -42,8 +42,14 @@ class _Spy:
 def test_every_sampler_calls_solve_once_and_loops_nowhere_else(method, monkeypatch):
     spy, sde = _Spy(), VPSDE()
     monkeypatch.setattr(sampling_mod, "solve", spy.solve)
-    sample(spy.score(sde), sde, (32, 2), method=method, steps=None if method in ("ode", "adaptive")
-           else 10, generator=torch.Generator().manual_seed(0))  # fmt: skip
+    sample(
+        spy.score(sde),
+        sde,
+        (32, 2),
+        method=method,
+        steps=None if method in ("ode", "adaptive") else 10,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert spy.calls == 1
     assert spy.evals_inside >= 10
     assert spy.evals_outside <= 1

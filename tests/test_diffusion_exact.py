@@ -43,21 +43,36 @@ def test_exact_score_matches_autograd_of_exact_log_density():
 
 
 @pytest.mark.parametrize(
-    ("method", "steps"), [("euler", 1000), ("pc", 100), ("ode", None), ("dpm2", 20),
-                          ("adaptive", None)],  # fmt: skip
+    ("method", "steps"),
+    [("euler", 1000), ("pc", 100), ("ode", None), ("dpm2", 20), ("adaptive", None)],
 )
 def test_sampler_with_exact_score_is_within_noise_floor(method, steps, floor, target):
     sde = VPSDE()
-    x = sample(GM.score_fn(sde), sde, (N, 2), method=method, steps=steps,
-               generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # fmt: skip
+    x = sample(
+        GM.score_fn(sde),
+        sde,
+        (N, 2),
+        method=method,
+        steps=steps,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    )
     assert float(mmd2(x, target)) < floor
 
 
-@pytest.mark.parametrize("sde", [VESDE(sigma_min=0.01, sigma_max=20.0), SubVPSDE()],
-                         ids=["VE", "subVP"])  # fmt: skip
+@pytest.mark.parametrize(
+    "sde", [VESDE(sigma_min=0.01, sigma_max=20.0), SubVPSDE()], ids=["VE", "subVP"]
+)
 def test_dpm2_with_exact_score_is_within_noise_floor_for_other_sdes(sde, floor, target):
-    x = sample(GM.score_fn(sde), sde, (N, 2), method="dpm2", steps=20,
-               generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # fmt: skip
+    x = sample(
+        GM.score_fn(sde),
+        sde,
+        (N, 2),
+        method="dpm2",
+        steps=20,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    )
     assert float(mmd2(x, target)) < floor
 
 
@@ -65,8 +80,15 @@ def test_noise_floor_check_can_fail(floor, target):
     # a wrong score (variance inflated by 1/0.7) is detected at the same sample size
     sde = VPSDE()
     wrong = lambda x, t: 0.7 * GM.score(x, sde, t)  # noqa: E731
-    x = sample(wrong, sde, (N, 2), method="dpm2", steps=20,
-               generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # fmt: skip
+    x = sample(
+        wrong,
+        sde,
+        (N, 2),
+        method="dpm2",
+        steps=20,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+    )
     assert float(mmd2(x, target)) > floor
 
 
@@ -81,8 +103,9 @@ def test_log_likelihood_exact_divergence_matches_exact_density(sde):
 def test_log_likelihood_hutchinson_is_unbiased_within_tolerance():
     sde = VPSDE(eps=1e-5)
     x = GM.sample(200, torch.Generator().manual_seed(2))
-    lp = log_likelihood(GM.score_fn(sde), sde, x, rtol=1e-4, atol=1e-4,
-                        generator=torch.Generator().manual_seed(3))  # fmt: skip
+    lp = log_likelihood(
+        GM.score_fn(sde), sde, x, rtol=1e-4, atol=1e-4, generator=torch.Generator().manual_seed(3)
+    )
     diff = lp - GM.log_prob(x)
     se = float(diff.std()) / len(diff) ** 0.5
     assert abs(float(diff.mean())) < 4 * se

@@ -27,8 +27,15 @@ def test_dsm_loss_is_smaller_for_the_exact_score_than_for_perturbed_scores(weigh
     exact = GM.score_fn(sde)
 
     def loss(fn):
-        return float(dsm_loss(fn, sde, x0, likelihood_weighting=weighting,
-                              generator=torch.Generator().manual_seed(1)))  # fmt: skip
+        return float(
+            dsm_loss(
+                fn,
+                sde,
+                x0,
+                likelihood_weighting=weighting,
+                generator=torch.Generator().manual_seed(1),
+            )
+        )
 
     base = loss(exact)
     for scale in (0.8, 1.2):
@@ -37,7 +44,11 @@ def test_dsm_loss_is_smaller_for_the_exact_score_than_for_perturbed_scores(weigh
 
 def test_unet_and_mlp_shapes():
     assert UNet(2, base=8, mults=(1, 2))(torch.zeros(2, 2, 16, 16), torch.rand(2)).shape == (
-        2, 2, 16, 16)  # fmt: skip
+        2,
+        2,
+        16,
+        16,
+    )
     assert ScoreMLP((8, 2), hidden=16)(torch.zeros(3, 8, 2), torch.rand(3)).shape == (3, 8, 2)
     with pytest.raises(ValueError, match="divisible by 2"):
         UNet(2, base=8, mults=(1, 2))(torch.zeros(1, 2, 15, 16), torch.rand(1))
@@ -58,14 +69,27 @@ def test_train_score_on_a_gaussian_mixture_samples_close_to_the_target():
     torch.manual_seed(0)
     sde = VPSDE()
     data = GM.sample(8000, torch.Generator().manual_seed(0)).float()
-    model, hist = train_score(data, sde, ScoreMLP(2, hidden=128, depth=3), epochs=30,
-                              batch_size=256, lr=2e-3, verbose=False,
-                              generator=torch.Generator().manual_seed(0))  # fmt: skip
+    model, hist = train_score(
+        data,
+        sde,
+        ScoreMLP(2, hidden=128, depth=3),
+        epochs=30,
+        batch_size=256,
+        lr=2e-3,
+        verbose=False,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert isinstance(model, ScoreModel)
     assert hist.train_loss[-1] < hist.train_loss[0]
     with torch.no_grad():
-        x = sample(model, sde, (1000, 2), method="dpm2", steps=20,
-                   generator=torch.Generator().manual_seed(1))  # fmt: skip
+        x = sample(
+            model,
+            sde,
+            (1000, 2),
+            method="dpm2",
+            steps=20,
+            generator=torch.Generator().manual_seed(1),
+        )
     target = GM.sample(1000, torch.Generator().manual_seed(2))
     far = GM.sample(1000, torch.Generator().manual_seed(3)) * 1.5
     assert float(mmd2(x, target)) < 0.25 * float(mmd2(far, target))

@@ -37,8 +37,16 @@ def test_imputation_with_exact_score_beats_linear_interpolation_at_50_percent_mi
     mask = torch.rand(x.shape, generator=torch.Generator().manual_seed(1)) >= 0.5
     mask[:, 0] = True
     obs = torch.where(mask, x, torch.full_like(x, float("nan")))
-    ds = impute(score, SDE_, obs, times=T, n_samples=16, method="euler", steps=200,
-                generator=torch.Generator().manual_seed(2))  # fmt: skip
+    ds = impute(
+        score,
+        SDE_,
+        obs,
+        times=T,
+        n_samples=16,
+        method="euler",
+        steps=200,
+        generator=torch.Generator().manual_seed(2),
+    )
     assert isinstance(ds, xr.Dataset)
     assert ds["samples"].dims == ("sample", "series", "time", "channel")
     np.testing.assert_allclose(ds["time"].values, T)
@@ -57,11 +65,20 @@ def test_imputation_with_exact_score_beats_linear_interpolation_at_50_percent_mi
 def test_forecast_extends_the_time_axis_and_keeps_the_history():
     hist = _windows(3, 3)[:, :12]
     da = xr.DataArray(hist.numpy(), dims=("series", "time", "channel"), coords={"time": T[:12]})
-    ds = forecast(score, SDE_, da, horizon=4, n_samples=4, method="dpm2", steps=10,
-                  generator=torch.Generator().manual_seed(0))  # fmt: skip
+    ds = forecast(
+        score,
+        SDE_,
+        da,
+        horizon=4,
+        n_samples=4,
+        method="dpm2",
+        steps=10,
+        generator=torch.Generator().manual_seed(0),
+    )
     np.testing.assert_allclose(ds["time"].values, T)
-    np.testing.assert_allclose(ds["samples"].values[:, :, :12], np.broadcast_to(
-        hist.numpy(), (4, 3, 12, 1)), atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        ds["samples"].values[:, :, :12], np.broadcast_to(hist.numpy(), (4, 3, 12, 1)), atol=1e-6
+    )
     # the forecast reverts towards the stationary mean like exp(-theta h)
     last = hist[:, -1, 0].numpy()
     expected = last * np.exp(-THETA * DT * 4)

@@ -217,3 +217,16 @@ def test_same_random_state_gives_the_same_model_whatever_the_global_rng(data):
     torch.manual_seed(2)
     b = SDEClassifier(kind="gsde", **FAST).fit(X, y).predict_proba(X)
     np.testing.assert_array_equal(a, b)
+
+
+def test_regressor_interpolates_hidden_points_of_sine_waves():
+    rng = np.random.default_rng(0)
+    full = np.sin(np.linspace(0, 6, 20)[None, :] + rng.uniform(0, 2 * np.pi, (32, 1)))[..., None]
+    gappy = full.copy()
+    gappy[rng.random(full.shape) < 0.3] = np.nan
+    reg = SDERegressor(hidden=16, epochs=30, lr=1e-2, batch_size=8, patience=None, verbose=False)
+    pred = reg.fit(gappy).predict(gappy, times=np.arange(20.0))  # array input: times 0 .. L-1
+    hidden = np.isnan(gappy)
+    mse = ((pred.values - full) ** 2)[hidden].mean()
+    assert mse < 0.1 * full.var()
+    assert reg.score(gappy) > 0.9

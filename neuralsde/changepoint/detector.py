@@ -244,8 +244,13 @@ class LatentSDEChangeDetector:
         """Level-only GLR per candidate: drift ``a + W^T phi`` with slopes ``W`` shared by the
         whole series and the intercept ``a`` free on each side of ``tau``, against one
         intercept; diffusion pooled and profiled. One degree of freedom per channel:
-        ``S = sum_c N / 2 log(RSS_one / RSS_two)``. ``W`` is the median over windows of the
-        per-window least-squares slopes, jackknife bias-corrected (stored as ``level_slopes_``).
+        ``S = sum_c N / 2 log(RSS_one / RSS_two)``. ``W`` is the median of the per-window
+        least-squares slopes, jackknife bias-corrected, over the windows whose sample variance
+        of the state is at most the median one (stored as ``level_slopes_``): a window that
+        straddles a level shift ``delta`` has its state variance inflated by about
+        ``delta^2 p (1 - p)`` (``p`` the fraction after the shift) and its slope pulled towards a
+        unit root, so these windows are left out; in a stationary series the selection keeps
+        half the windows, exchangeable with the rest.
         """
         x = sde.features(zw, hw)[..., 1:]
         half = x.shape[1] // 2
@@ -261,7 +266,10 @@ class LatentSDEChangeDetector:
         full = fit_heads(phi, dzw, dtw, ww, self.ridge)[:, 1:]
         parts = fit_heads(split(phi), split(dzw), split(dtw), split(ww), self.ridge)[:, 1:]
         k = full.shape[0]
-        slopes = (2 * full - 0.5 * (parts[:k] + parts[k:])).median(0).values
+        jackknifed = 2 * full - 0.5 * (parts[:k] + parts[k:])
+        spread = (ww.unsqueeze(-1) * (zw - zw.mean(1, keepdim=True)).square()).sum((1, 2))
+        spread = spread / ww.sum(1).clamp_min(1.0)
+        slopes = jackknifed[spread <= spread.median()].median(0).values
         self.level_slopes_ = slopes
         z, h, dz, dt = pooled_args[:4]
         r = dz - (sde.features(z, h)[..., 1:] @ slopes) * dt.unsqueeze(-1)

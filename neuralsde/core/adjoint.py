@@ -19,8 +19,7 @@ def reversible_solve(stepper, y0, times, dts, noise, out_index, fg0, check_every
     if params is None:
         params = list(sde.parameters()) if isinstance(sde, torch.nn.Module) else []
     params = [p for p in params if p.requires_grad]
-    return _ReversibleAdjoint.apply(stepper, times, dts, noise, out_index, check_every, y0,
-                                    *params)  # fmt: skip
+    return _ReversibleAdjoint.apply(stepper, times, dts, noise, out_index, check_every, y0, *params)
 
 
 class _ReversibleAdjoint(torch.autograd.Function):

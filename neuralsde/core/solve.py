@@ -102,7 +102,9 @@ def solve(
     dt = span / 100 if dt is None else _positive("dt", dt)
 
     if adjoint == "backsolve":
-        return _backsolve(sde, y0, ts, method, dt, bm, generator, rtol, atol, options, adjoint_params)
+        return _backsolve(
+            sde, y0, ts, method, dt, bm, generator, rtol, atol, options, adjoint_params
+        )
 
     stepper = cls(sde, options)
     t0 = ts[0]
@@ -113,15 +115,23 @@ def solve(
 
     if adaptive:
         if bm is None:
-            bm = interval(ts[0], ts[-1], size, levy_area=cls.levy_area, generator=generator,
-                          dtype=dtype, device=device)  # fmt: skip
+            bm = interval(
+                ts[0],
+                ts[-1],
+                size,
+                levy_area=cls.levy_area,
+                generator=generator,
+                dtype=dtype,
+                device=device,
+            )
         source = QueryBrownian(bm, cls.levy_area)
         return _adaptive(stepper, y0, ts, dt, rtol, atol, dt_min, max_steps, source, fg0)
 
     grid, out_index = _grid(ts, dt)
     if bm is None:
-        noise = GridBrownian(grid, size, levy_area=cls.levy_area, generator=generator,
-                             dtype=dtype, device=device)  # fmt: skip
+        noise = GridBrownian(
+            grid, size, levy_area=cls.levy_area, generator=generator, dtype=dtype, device=device
+        )
     else:
         noise = GridQuery(QueryBrownian(bm, cls.levy_area), grid)
     times = grid.to(dtype=dtype, device=device)  # indexed per step: no per-step objects up front
@@ -129,8 +139,9 @@ def solve(
     if adjoint == "reversible":
         from .adjoint import reversible_solve
 
-        return reversible_solve(stepper, y0, times, dts, noise, out_index, fg0, check_every,
-                                adjoint_params)  # fmt: skip
+        return reversible_solve(
+            stepper, y0, times, dts, noise, out_index, fg0, check_every, adjoint_params
+        )
     return _fixed(stepper, y0, times, dts, noise, out_index, fg0, check_every)
 
 
@@ -203,7 +214,9 @@ def _adaptive(stepper, y0, ts, dt, rtol, atol, dt_min, max_steps, source, fg0):
                 check_finite([y_two], n + 1, {n + 1: t1})
                 t, y, state, n = t1, y_two, s_two, n + 1
                 if n >= max_steps:
-                    raise RuntimeError(f"adaptive solve exceeded max_steps={max_steps} at t={t:.6g}")
+                    raise RuntimeError(
+                        f"adaptive solve exceeded max_steps={max_steps} at t={t:.6g}"
+                    )
             factor = 0.9 * (1.0 / max(err, 1e-10)) ** exponent
             h = max(dt_min, h_try * min(5.0, max(0.2, factor)))
         outs.append(y)
@@ -235,14 +248,29 @@ def _backsolve(sde, y0, ts, method, dt, bm, generator, rtol, atol, options, adjo
         fg0 = f_and_g(sde, ts[0], y0)
         _check_drift_diffusion(sde, fg0, y0)
         size = (y0.shape[0], brownian_size(sde.noise_type, fg0[1]))
-        bm = interval(ts[0], ts[-1], size, levy_area=method == "srk", generator=generator,
-                      dtype=y0.dtype, device=y0.device)  # fmt: skip
+        bm = interval(
+            ts[0],
+            ts[-1],
+            size,
+            levy_area=method == "srk",
+            generator=generator,
+            dtype=y0.dtype,
+            device=y0.device,
+        )
     adaptive = rtol is not None
     kwargs = dict(rtol=rtol, atol=atol) if adaptive else {}
     return torchsde.sdeint_adjoint(
-        sde, y0, ts, bm=bm, method=method, dt=dt, adaptive=adaptive, options=options,
-        adjoint_params=adjoint_params, **kwargs,
-    )  # fmt: skip
+        sde,
+        y0,
+        ts,
+        bm=bm,
+        method=method,
+        dt=dt,
+        adaptive=adaptive,
+        options=options,
+        adjoint_params=adjoint_params,
+        **kwargs,
+    )
 
 
 def _positive(name, value):
@@ -255,7 +283,9 @@ def _positive(name, value):
 
 def _check_y0_ts(y0, ts):
     if not isinstance(y0, torch.Tensor):
-        raise TypeError(f"y0 must be a torch.Tensor of shape (batch, state); got {type(y0).__name__}")
+        raise TypeError(
+            f"y0 must be a torch.Tensor of shape (batch, state); got {type(y0).__name__}"
+        )
     if y0.dim() != 2:
         raise ValueError(f"y0 must have shape (batch, state); got shape {tuple(y0.shape)}")
     if not y0.is_floating_point():
@@ -266,7 +296,9 @@ def _check_y0_ts(y0, ts):
     if not isinstance(ts, torch.Tensor):
         ts = torch.as_tensor(ts, dtype=y0.dtype, device=y0.device)
     if ts.dim() != 1 or len(ts) < 2:
-        raise ValueError(f"ts must be a 1-D tensor of at least 2 times; got shape {tuple(ts.shape)}")
+        raise ValueError(
+            f"ts must be a 1-D tensor of at least 2 times; got shape {tuple(ts.shape)}"
+        )
     if ts.device != y0.device:
         raise ValueError(f"ts is on {ts.device} but y0 is on {y0.device}; put both on one device")
     if not bool(torch.isfinite(ts).all()):

@@ -2,18 +2,32 @@
 samplers (all through ``neuralsde.solve``), likelihoods, guidance, trajectories and fields."""
 
 from .checkpoint import load_checkpoint, net_from_config, save_checkpoint
+from .fields import DarcyFields
+from .guidance import Inpaint, ObservationGuidance, ResidualGuidance, guided_score
+from .likelihood import log_likelihood
 from .losses import dsm_loss
 from .metrics import mmd2, noise_floor, sliced_wasserstein
 from .nets import ScoreMLP, TimeEmbedding
 from .reverse import PredictorCorrectorSDE, ReverseSDE
+from .sampling import sample
 from .score import ScoreModel
 from .sdes import VESDE, VPSDE, ForwardSDE, SubVPSDE, sde_from_config
 from .toy import GaussianMixture, checkerboard, two_moons
 from .training import EMA, train_score
+from .trajectories import forecast, impute
 from .unet import UNet
 
 __all__ = [
     "EMA",
+    "DarcyFields",
+    "Inpaint",
+    "ObservationGuidance",
+    "ResidualGuidance",
+    "forecast",
+    "guided_score",
+    "impute",
+    "log_likelihood",
+    "sample",
     "VESDE",
     "VPSDE",
     "ForwardSDE",

@@ -29,18 +29,29 @@ def net_from_config(config: dict) -> torch.nn.Module:
     return _NETS[config["kind"]](**kw)
 
 
-def save_checkpoint(path, score_model: ScoreModel, meta: dict | None = None,
-                    half: bool = False) -> None:
+def save_checkpoint(
+    path, score_model: ScoreModel, meta: dict | None = None, half: bool = False
+) -> None:
     """Write ``score_model`` (a :class:`ScoreModel` whose net has a ``.config``) to ``path``."""
     if not isinstance(score_model, ScoreModel) or not hasattr(score_model.net, "config"):
         raise TypeError(
             f"score_model must be a ScoreModel around a ScoreMLP or UNet; got "
             f"{type(score_model).__name__}"
         )
-    state = {k: (v.half() if half and v.is_floating_point() else v).cpu()
-             for k, v in score_model.net.state_dict().items()}  # fmt: skip
-    torch.save({"format": FORMAT, "net": score_model.net.config, "sde": score_model.sde.config(),
-                "meta": dict(meta or {}), "state_dict": state}, path)  # fmt: skip
+    state = {
+        k: (v.half() if half and v.is_floating_point() else v).cpu()
+        for k, v in score_model.net.state_dict().items()
+    }
+    torch.save(
+        {
+            "format": FORMAT,
+            "net": score_model.net.config,
+            "sde": score_model.sde.config(),
+            "meta": dict(meta or {}),
+            "state_dict": state,
+        },
+        path,
+    )
 
 
 def _compare(where: str, stored: dict, expected: dict) -> None:
@@ -78,12 +89,14 @@ def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
     ckpt = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise ValueError(f"{path} is not a neuralsde diffusion checkpoint (format {got!r}, "
-                         f"expected {FORMAT!r})")  # fmt: skip
+        raise ValueError(
+            f"{path} is not a neuralsde diffusion checkpoint (format {got!r}, expected {FORMAT!r})"
+        )
     if expected is not None:
         if not isinstance(expected, dict) or set(expected) - {"net", "sde", "meta"}:
-            raise ValueError(f"expected must be a dict with keys among net, sde, meta; got "
-                             f"{expected!r}")  # fmt: skip
+            raise ValueError(
+                f"expected must be a dict with keys among net, sde, meta; got {expected!r}"
+            )
         for part, want in expected.items():
             _compare(part, ckpt[part], want)
     net = net_from_config(ckpt["net"])
@@ -91,6 +104,8 @@ def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
     try:
         net.load_state_dict(state)
     except RuntimeError as err:
-        raise ValueError(f"checkpoint weights do not fit the net config {ckpt['net']}: {err}") from err
+        raise ValueError(
+            f"checkpoint weights do not fit the net config {ckpt['net']}: {err}"
+        ) from err
     model = ScoreModel(net, sde_from_config(ckpt["sde"])).eval()
     return model, ckpt["meta"]

@@ -43,8 +43,16 @@ class DarcyFields:
     # --- normalisation -------------------------------------------------------------------
     def normalise(self, a=None, u=None):
         m = self.meta
-        a_n = None if a is None else (torch.as_tensor(a, dtype=torch.float32) - m["a_center"]) / m["a_scale"]
-        u_n = None if u is None else (torch.as_tensor(u, dtype=torch.float32) - m["u_mean"]) / m["u_std"]
+        a_n = (
+            None
+            if a is None
+            else (torch.as_tensor(a, dtype=torch.float32) - m["a_center"]) / m["a_scale"]
+        )
+        u_n = (
+            None
+            if u is None
+            else (torch.as_tensor(u, dtype=torch.float32) - m["u_mean"]) / m["u_std"]
+        )
         return a_n, u_n
 
     def physical(self, x: torch.Tensor):
@@ -60,18 +68,32 @@ class DarcyFields:
         return darcy_residual(a, u) * h**2 / (self.meta["a_center"] * self.meta["u_std"])
 
     # --- conditional sampling ------------------------------------------------------------
-    def sample(self, n_samples: int = 1, a_obs=None, a_mask=None, u_obs=None, u_mask=None, *,
-               method: str = "euler", steps: int = 200, obs_weight: float = 1.0,
-               sigma_y: float = 0.05, residual_weight: float = 0.0, residual_start: float = 0.2,
-               generator: torch.Generator | None = None, batch_fields: int = 1):
+    def sample(
+        self,
+        n_samples: int = 1,
+        a_obs=None,
+        a_mask=None,
+        u_obs=None,
+        u_mask=None,
+        *,
+        method: str = "euler",
+        steps: int = 200,
+        obs_weight: float = 1.0,
+        sigma_y: float = 0.05,
+        residual_weight: float = 0.0,
+        residual_start: float = 0.2,
+        generator: torch.Generator | None = None,
+        batch_fields: int = 1,
+    ):
         """Sample ``(a, u)`` given sparse observations (physical units, ``(n, n)`` or
         ``(fields, n, n)`` with boolean masks of the same shape).
 
         Returns ``(a, u)`` of shape ``(fields, n_samples, n, n)`` in physical units (``a``
         continuous; threshold with :func:`threshold_a`).
         """
-        a_obs, a_mask, u_obs, u_mask = (None if v is None else torch.as_tensor(v)
-                                        for v in (a_obs, a_mask, u_obs, u_mask))  # fmt: skip
+        a_obs, a_mask, u_obs, u_mask = (
+            None if v is None else torch.as_tensor(v) for v in (a_obs, a_mask, u_obs, u_mask)
+        )
         single = all(v is None or v.dim() == 2 for v in (a_obs, u_obs))
         fields = 1
         for v in (a_obs, u_obs):
@@ -99,8 +121,15 @@ class DarcyFields:
         guidance = [Inpaint(mask, vals), ObservationGuidance(mask, vals, obs_weight, sigma_y)]
         if residual_weight > 0:
             guidance.append(ResidualGuidance(self.residual, residual_weight, residual_start))
-        x = sample(self.model, self.model.sde, (fields * n_samples, 2, n, n), method=method,
-                   steps=steps, guidance=guidance, generator=generator)  # fmt: skip
+        x = sample(
+            self.model,
+            self.model.sde,
+            (fields * n_samples, 2, n, n),
+            method=method,
+            steps=steps,
+            guidance=guidance,
+            generator=generator,
+        )
         a, u = self.physical(x)
         a = a.reshape(fields, n_samples, n, n)
         u = u.reshape(fields, n_samples, n, n)
@@ -114,8 +143,9 @@ def threshold_a(a: torch.Tensor) -> torch.Tensor:
     return torch.where(a >= 0.5 * (A_LOW + A_HIGH), A_HIGH, A_LOW)
 
 
-def random_mask(n: int, fraction: float, generator: torch.Generator | None = None,
-                fields: int = 1) -> torch.Tensor:
+def random_mask(
+    n: int, fraction: float, generator: torch.Generator | None = None, fields: int = 1
+) -> torch.Tensor:
     """Boolean ``(fields, n, n)`` masks observing ``round(fraction n^2)`` random points each."""
     k = max(1, round(fraction * n * n))
     masks = torch.zeros(fields, n * n, dtype=torch.bool)

@@ -58,10 +58,19 @@ class LikelihoodODE(SDE):
         return torch.zeros_like(y)
 
 
-def log_likelihood(score_model, sde, x: torch.Tensor, *, divergence: str = "hutchinson",
-                   method: str = "heun", rtol: float = 1e-5, atol: float = 1e-5,
-                   steps: int | None = None, eps: float | None = None,
-                   generator: torch.Generator | None = None) -> torch.Tensor:
+def log_likelihood(
+    score_model,
+    sde,
+    x: torch.Tensor,
+    *,
+    divergence: str = "hutchinson",
+    method: str = "heun",
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+    steps: int | None = None,
+    eps: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Log-density ``log p_0(x)`` per sample in nats: ``x: (batch, *event)`` -> ``(batch,)``.
 
     Integrates the probability-flow ODE from ``eps`` to ``T`` with an adaptive core method

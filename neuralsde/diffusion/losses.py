@@ -11,8 +11,14 @@ from __future__ import annotations
 import torch
 
 
-def dsm_loss(score_model, sde, x0: torch.Tensor, likelihood_weighting: bool = False,
-             generator: torch.Generator | None = None, eps: float | None = None) -> torch.Tensor:
+def dsm_loss(
+    score_model,
+    sde,
+    x0: torch.Tensor,
+    likelihood_weighting: bool = False,
+    generator: torch.Generator | None = None,
+    eps: float | None = None,
+) -> torch.Tensor:
     """Monte Carlo denoising score matching loss at uniform ``t in [eps, T]``.
 
     ``score_model(x, t)`` with ``x: (batch, *shape)``, ``t: (batch,)``; ``x0: (batch, *shape)``.

@@ -22,7 +22,9 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.2, 0.5, 1.0, 2.0)) -> t
         True
     """
     if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
-        raise ValueError(f"x: (n, d) and y: (m, d) expected; got {tuple(x.shape)}, {tuple(y.shape)}")
+        raise ValueError(
+            f"x: (n, d) and y: (m, d) expected; got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
     x, y = x.to(torch.float64), y.to(torch.float64)
     n, m = x.shape[0], y.shape[0]
 
@@ -36,8 +38,12 @@ def mmd2(x: torch.Tensor, y: torch.Tensor, bandwidths=(0.2, 0.5, 1.0, 2.0)) -> t
     return sxx + syy - 2 * kxy.mean()
 
 
-def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, n_projections: int = 128,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def sliced_wasserstein(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_projections: int = 128,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Sliced 2-Wasserstein distance between equal-size samples ``x, y: (n, d)``."""
     if x.shape != y.shape or x.dim() != 2:
         raise ValueError(f"x and y must both be (n, d); got {tuple(x.shape)}, {tuple(y.shape)}")

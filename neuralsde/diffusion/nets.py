@@ -41,13 +41,19 @@ class ScoreMLP(nn.Module):
         super().__init__()
         self.shape = (int(shape),) if isinstance(shape, int) else tuple(int(s) for s in shape)
         d = math.prod(self.shape)
-        self.embed = nn.Sequential(TimeEmbedding(embed_dim), nn.Linear(embed_dim, hidden),
-                                   nn.SiLU())  # fmt: skip
+        self.embed = nn.Sequential(
+            TimeEmbedding(embed_dim), nn.Linear(embed_dim, hidden), nn.SiLU()
+        )
         self.inp = nn.Linear(d, hidden)
         self.blocks = nn.ModuleList(nn.Linear(hidden, hidden) for _ in range(depth))
         self.out = nn.Linear(hidden, d)
-        self.config = {"kind": "mlp", "shape": list(self.shape), "hidden": hidden,
-                       "depth": depth, "embed_dim": embed_dim}  # fmt: skip
+        self.config = {
+            "kind": "mlp",
+            "shape": list(self.shape),
+            "hidden": hidden,
+            "depth": depth,
+            "embed_dim": embed_dim,
+        }
 
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]

@@ -45,8 +45,16 @@ class ReverseSDE(SDE):
 
     noise_type = "diagonal"
 
-    def __init__(self, forward, score_fn, probability_flow: bool = False, shape=None,
-                 eps: float | None = None, schedule: str = "linear", sde_type: str = "ito"):
+    def __init__(
+        self,
+        forward,
+        score_fn,
+        probability_flow: bool = False,
+        shape=None,
+        eps: float | None = None,
+        schedule: str = "linear",
+        sde_type: str = "ito",
+    ):
         super().__init__(sde_type=sde_type)
         if not callable(score_fn):
             raise TypeError(f"score_fn must be callable (x, t) -> score; got {type(score_fn)!r}")
@@ -138,8 +146,9 @@ class PredictorCorrectorSDE(SDE):
     noise_type = "diagonal"
     sde_type = "ito"
 
-    def __init__(self, reverse: ReverseSDE, n_steps: int, snr: float = 0.16,
-                 corrector_steps: int = 1):
+    def __init__(
+        self, reverse: ReverseSDE, n_steps: int, snr: float = 0.16, corrector_steps: int = 1
+    ):
         super().__init__()
         if reverse.probability_flow:
             raise ValueError("PredictorCorrectorSDE needs a reverse SDE, not a probability flow")

@@ -59,27 +59,52 @@ def _euler(rev, y0, steps, generator, opts):
 
 
 def _pc(rev, y0, steps, generator, opts):
-    pcs = PredictorCorrectorSDE(rev, steps, snr=opts["snr"], corrector_steps=opts["corrector_steps"])
+    pcs = PredictorCorrectorSDE(
+        rev, steps, snr=opts["snr"], corrector_steps=opts["corrector_steps"]
+    )
     ts = torch.tensor([0.0, pcs.t_end], dtype=y0.dtype, device=y0.device)
     return solve(pcs, y0, ts, method="euler", dt=1.0, generator=generator)[-1]
 
 
 def _ode(rev, y0, steps, generator, opts):
     if steps is None:
-        return solve(rev, y0, _span(y0), method="heun", dt=0.05, rtol=opts["rtol"],
-                     atol=opts["atol"], generator=generator)[-1]  # fmt: skip
+        return solve(
+            rev,
+            y0,
+            _span(y0),
+            method="heun",
+            dt=0.05,
+            rtol=opts["rtol"],
+            atol=opts["atol"],
+            generator=generator,
+        )[-1]
     return solve(rev, y0, _span(y0), method="heun", dt=1.0 / steps, generator=generator)[-1]
 
 
 def _dpm2(rev, y0, steps, generator, opts):
-    return solve(rev, y0, _span(y0), method="dpm2", dt=1.0 / steps, generator=generator,
-                 options={"final_time": 1.0})[-1]  # fmt: skip
+    return solve(
+        rev,
+        y0,
+        _span(y0),
+        method="dpm2",
+        dt=1.0 / steps,
+        generator=generator,
+        options={"final_time": 1.0},
+    )[-1]
 
 
 def _adaptive(rev, y0, steps, generator, opts):
     dt = 0.01 if steps is None else 1.0 / steps
-    return solve(rev, y0, _span(y0), method="euler", dt=dt, rtol=opts["rtol"], atol=opts["atol"],
-                 generator=generator)[-1]  # fmt: skip
+    return solve(
+        rev,
+        y0,
+        _span(y0),
+        method="euler",
+        dt=dt,
+        rtol=opts["rtol"],
+        atol=opts["atol"],
+        generator=generator,
+    )[-1]
 
 
 def _span(y0):
@@ -96,11 +121,26 @@ _SAMPLERS = {
 }
 
 
-def sample(score_model, sde, shape, method: str = "euler", steps: int | None = None,
-           guidance=None, generator: torch.Generator | None = None, *, x_T=None, eps=None,
-           snr: float = 0.16, corrector_steps: int = 1, rtol: float | None = None,
-           atol: float | None = None, denoise: bool = True, dtype=torch.float32, device=None,
-           return_info: bool = False):
+def sample(
+    score_model,
+    sde,
+    shape,
+    method: str = "euler",
+    steps: int | None = None,
+    guidance=None,
+    generator: torch.Generator | None = None,
+    *,
+    x_T=None,
+    eps=None,
+    snr: float = 0.16,
+    corrector_steps: int = 1,
+    rtol: float | None = None,
+    atol: float | None = None,
+    denoise: bool = True,
+    dtype=torch.float32,
+    device=None,
+    return_info: bool = False,
+):
     """Generate ``shape = (batch, *event)`` samples by integrating a reverse-time SDE/ODE.
 
     Args:
@@ -142,13 +182,24 @@ def sample(score_model, sde, shape, method: str = "euler", steps: int | None = N
     for g in items:
         g.check_shape(shape)
     tol = {"ode": (1e-4, 1e-4), "adaptive": (1e-2, 1e-2)}.get(method, (None, None))
-    opts = {"snr": float(snr), "corrector_steps": int(corrector_steps),
-            "rtol": tol[0] if rtol is None else rtol, "atol": tol[1] if atol is None else atol}  # fmt: skip
+    opts = {
+        "snr": float(snr),
+        "corrector_steps": int(corrector_steps),
+        "rtol": tol[0] if rtol is None else rtol,
+        "atol": tol[1] if atol is None else atol,
+    }
 
     counter = _Counter(guided_score(score_model, sde, items))
     builder, pf, schedule, sde_type = _SAMPLERS[method]
-    rev = ReverseSDE(sde, counter, probability_flow=pf, shape=shape[1:], eps=eps,
-                     schedule=schedule, sde_type=sde_type)  # fmt: skip
+    rev = ReverseSDE(
+        sde,
+        counter,
+        probability_flow=pf,
+        shape=shape[1:],
+        eps=eps,
+        schedule=schedule,
+        sde_type=sde_type,
+    )
     if device is None:
         params = list(score_model.parameters()) if hasattr(score_model, "parameters") else []
         device = params[0].device if params else torch.device("cpu")

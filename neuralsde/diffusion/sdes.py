@@ -87,8 +87,9 @@ class ForwardSDE(SDE):
         """Inverse of :meth:`log_snr`."""
         raise NotImplementedError
 
-    def prior_sampling(self, shape, generator: torch.Generator | None = None, dtype=None,
-                       device=None) -> torch.Tensor:
+    def prior_sampling(
+        self, shape, generator: torch.Generator | None = None, dtype=None, device=None
+    ) -> torch.Tensor:
         """Draw ``x_T`` from the prior ``N(0, prior_std^2 I)``; ``shape = (batch, *event)``."""
         z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
         return self.prior_std * z
@@ -136,8 +137,9 @@ class VPSDE(ForwardSDE):
         1.0
     """
 
-    def __init__(self, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0,
-                 eps: float = 1e-3):
+    def __init__(
+        self, beta_min: float = 0.1, beta_max: float = 20.0, T: float = 1.0, eps: float = 1e-3
+    ):
         super().__init__(T=T, eps=eps)
         if not 0 < beta_min < beta_max:
             raise ValueError(
@@ -180,8 +182,13 @@ class VPSDE(ForwardSDE):
         return 1.0
 
     def config(self) -> dict:
-        return {"type": "VPSDE", "beta_min": self.beta_min, "beta_max": self.beta_max,
-                "T": self.T, "eps": self.eps}
+        return {
+            "type": "VPSDE",
+            "beta_min": self.beta_min,
+            "beta_max": self.beta_max,
+            "T": self.T,
+            "eps": self.eps,
+        }
 
 
 class SubVPSDE(VPSDE):
@@ -214,8 +221,9 @@ class VESDE(ForwardSDE):
     is ``N(0, smax^2 I)``.
     """
 
-    def __init__(self, sigma_min: float = 0.01, sigma_max: float = 50.0, T: float = 1.0,
-                 eps: float = 1e-5):
+    def __init__(
+        self, sigma_min: float = 0.01, sigma_max: float = 50.0, T: float = 1.0, eps: float = 1e-5
+    ):
         super().__init__(T=T, eps=eps)
         if not 0 < sigma_min < sigma_max:
             raise ValueError(
@@ -250,8 +258,13 @@ class VESDE(ForwardSDE):
         return torch.log1p(torch.exp(-2 * lam) / self.sigma_min**2) / (2 * ratio)
 
     def config(self) -> dict:
-        return {"type": "VESDE", "sigma_min": self.sigma_min, "sigma_max": self.sigma_max,
-                "T": self.T, "eps": self.eps}
+        return {
+            "type": "VESDE",
+            "sigma_min": self.sigma_min,
+            "sigma_max": self.sigma_max,
+            "T": self.T,
+            "eps": self.eps,
+        }
 
 
 def sde_from_config(config: dict) -> ForwardSDE:

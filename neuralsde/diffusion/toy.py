@@ -95,8 +95,9 @@ class GaussianMixture:
         return sde.alpha(t).to(dt), sde.sigma(t).to(dt)
 
 
-def two_moons(n: int, noise: float = 0.05, generator: torch.Generator | None = None,
-              dtype=torch.float32) -> torch.Tensor:
+def two_moons(
+    n: int, noise: float = 0.05, generator: torch.Generator | None = None, dtype=torch.float32
+) -> torch.Tensor:
     """Two interleaved half circles, standardised to roughly unit scale: ``(n, 2)``."""
     n1 = n // 2
     n2 = n - n1
@@ -107,16 +108,20 @@ def two_moons(n: int, noise: float = 0.05, generator: torch.Generator | None = N
     x = torch.cat([x1, x2])
     x = x + noise * torch.randn(x.shape, generator=generator, dtype=torch.float64)
     x = (x - torch.tensor([0.5, 0.25], dtype=torch.float64)) / torch.tensor(
-        [0.87, 0.5], dtype=torch.float64)
+        [0.87, 0.5], dtype=torch.float64
+    )
     perm = torch.randperm(n, generator=generator)
     return x[perm].to(dtype)
 
 
-def checkerboard(n: int, generator: torch.Generator | None = None,
-                 dtype=torch.float32) -> torch.Tensor:
+def checkerboard(
+    n: int, generator: torch.Generator | None = None, dtype=torch.float32
+) -> torch.Tensor:
     """Uniform on the black squares of a 4 x 4 checkerboard on ``[-2, 2]^2``: ``(n, 2)``."""
     x1 = torch.rand(n, generator=generator, dtype=torch.float64) * 4 - 2
-    x2_ = torch.rand(n, generator=generator, dtype=torch.float64) - torch.randint(
-        0, 2, (n,), generator=generator).to(torch.float64) * 2
+    x2_ = (
+        torch.rand(n, generator=generator, dtype=torch.float64)
+        - torch.randint(0, 2, (n,), generator=generator).to(torch.float64) * 2
+    )
     x2 = x2_ + (torch.floor(x1) % 2)
     return torch.stack([x1, x2], -1).to(dtype)

@@ -43,11 +43,22 @@ class _Trainee(nn.Module):
         self.steps = 0
 
 
-def train_score(data: torch.Tensor, sde, net: nn.Module, *, epochs: int = 100,
-                batch_size: int = 256, lr: float = 2e-3, ema_decay: float = 0.999,
-                likelihood_weighting: bool = False, grad_clip: float | None = 1.0,
-                lr_schedule="cosine", generator: torch.Generator | None = None,
-                verbose: bool = True, callback=None):
+def train_score(
+    data: torch.Tensor,
+    sde,
+    net: nn.Module,
+    *,
+    epochs: int = 100,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    ema_decay: float = 0.999,
+    likelihood_weighting: bool = False,
+    grad_clip: float | None = 1.0,
+    lr_schedule="cosine",
+    generator: torch.Generator | None = None,
+    verbose: bool = True,
+    callback=None,
+):
     """Fit a noise-prediction ``net`` to ``data: (n, *shape)`` by denoising score matching.
 
     Runs :func:`neuralsde.train.fit` (no early stopping; the final state is kept) and updates
@@ -75,8 +86,20 @@ def train_score(data: torch.Tensor, sde, net: nn.Module, *, epochs: int = 100,
             m.steps += 1
         return dsm_loss(m.model, sde, batch, likelihood_weighting=likelihood_weighting)
 
-    hist = fit(trainee, loss_fn, data, epochs=epochs, lr=lr, batch_size=batch_size,
-               patience=None, lr_schedule=lr_schedule, grad_clip=grad_clip,
-               generator=generator, verbose=verbose, callback=callback, desc="train_score")
+    hist = fit(
+        trainee,
+        loss_fn,
+        data,
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        patience=None,
+        lr_schedule=lr_schedule,
+        grad_clip=grad_clip,
+        generator=generator,
+        verbose=verbose,
+        callback=callback,
+        desc="train_score",
+    )
     out = ScoreModel(trainee.ema.shadow.net, sde).eval()
     return out, hist

@@ -34,9 +34,20 @@ def _as_array(values):
     return arr, times
 
 
-def impute(score_model, sde, values, mask=None, *, times=None, n_samples: int = 16,
-           method: str = "euler", steps: int = 200, obs_weight: float = 1.0,
-           sigma_y: float = 0.05, generator: torch.Generator | None = None) -> xr.Dataset:
+def impute(
+    score_model,
+    sde,
+    values,
+    mask=None,
+    *,
+    times=None,
+    n_samples: int = 16,
+    method: str = "euler",
+    steps: int = 200,
+    obs_weight: float = 1.0,
+    sigma_y: float = 0.05,
+    generator: torch.Generator | None = None,
+) -> xr.Dataset:
     """Fill the missing points of windows ``values: (series, time, channel)`` (NaN = missing,
     or an explicit boolean ``mask`` of observed points), in the model's units.
 
@@ -60,8 +71,7 @@ def impute(score_model, sde, values, mask=None, *, times=None, n_samples: int = 
     mask = torch.as_tensor(mask, dtype=torch.bool)
     if mask.shape != vals.shape:
         raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not match values of shape "
-            f"{tuple(vals.shape)}"
+            f"mask of shape {tuple(mask.shape)} does not match values of shape {tuple(vals.shape)}"
         )
     b, length, ch = vals.shape
     clean = torch.nan_to_num(vals)
@@ -70,13 +80,24 @@ def impute(score_model, sde, values, mask=None, *, times=None, n_samples: int = 
     guidance = [Inpaint(rep_mask, rep_vals)]
     if obs_weight > 0:
         guidance.append(ObservationGuidance(rep_mask, rep_vals, obs_weight, sigma_y))
-    x = sample(score_model, sde, (b * n_samples, length, ch), method=method, steps=steps,
-               guidance=guidance, generator=generator)  # fmt: skip
+    x = sample(
+        score_model,
+        sde,
+        (b * n_samples, length, ch),
+        method=method,
+        steps=steps,
+        guidance=guidance,
+        generator=generator,
+    )
     x = torch.where(rep_mask, rep_vals, x).reshape(b, n_samples, length, ch).transpose(0, 1)
     t_coord = times if times is not None else t_coord
     t_coord = np.arange(length) if t_coord is None else np.asarray(t_coord)
-    coords = {"time": t_coord, "series": np.arange(b), "channel": np.arange(ch),
-              "sample": np.arange(n_samples)}  # fmt: skip
+    coords = {
+        "time": t_coord,
+        "series": np.arange(b),
+        "channel": np.arange(ch),
+        "sample": np.arange(n_samples),
+    }
     xs = x.detach().numpy()
     obs = np.where(mask.numpy(), vals.numpy(), np.nan)
     return xr.Dataset(

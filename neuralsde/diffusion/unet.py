@@ -44,13 +44,29 @@ class UNet(nn.Module):
         torch.Size([3, 2, 8, 8])
     """
 
-    def __init__(self, channels: int = 2, base: int = 32, mults=(1, 2, 2, 2), blocks: int = 1,
-                 embed_dim: int = 128):
+    def __init__(
+        self,
+        channels: int = 2,
+        base: int = 32,
+        mults=(1, 2, 2, 2),
+        blocks: int = 1,
+        embed_dim: int = 128,
+    ):
         super().__init__()
-        self.config = {"kind": "unet", "channels": channels, "base": base, "mults": list(mults),
-                       "blocks": blocks, "embed_dim": embed_dim}  # fmt: skip
-        self.embed = nn.Sequential(TimeEmbedding(embed_dim), nn.Linear(embed_dim, embed_dim),
-                                   nn.SiLU(), nn.Linear(embed_dim, embed_dim))  # fmt: skip
+        self.config = {
+            "kind": "unet",
+            "channels": channels,
+            "base": base,
+            "mults": list(mults),
+            "blocks": blocks,
+            "embed_dim": embed_dim,
+        }
+        self.embed = nn.Sequential(
+            TimeEmbedding(embed_dim),
+            nn.Linear(embed_dim, embed_dim),
+            nn.SiLU(),
+            nn.Linear(embed_dim, embed_dim),
+        )
         self.inp = nn.Conv2d(channels, base, 3, padding=1)
         chans = [base * m for m in mults]
         self.down = nn.ModuleList()
@@ -75,10 +91,12 @@ class UNet(nn.Module):
                 c = ch
             self.up.append(level)
             self.upsample.append(
-                nn.Identity() if i == 0 else
-                nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
-                              nn.Conv2d(c, c, 3, padding=1))
-            )  # fmt: skip
+                nn.Identity()
+                if i == 0
+                else nn.Sequential(
+                    nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c, c, 3, padding=1)
+                )
+            )
         self.out = nn.Sequential(_norm(c), nn.SiLU(), nn.Conv2d(c, channels, 3, padding=1))
         self.levels = len(chans)
 

@@ -51,15 +51,18 @@ class _Context:
 
     Drift at ``t in [grid[i-1], grid[i])`` reads ``ctx[i]``, which summarises the observations at
     times ``>= grid[i]``. After a series' last observation the posterior equals the prior.
+    The context is unbound into ``T`` pieces once: indexing the stacked tensor at every step
+    would make its backward allocate and fill a full ``(T, batch, context)`` gradient per step.
     """
 
     def __init__(self, grid, ctx, t_last):
         self.grid, self.ctx, self.t_last = grid, ctx, t_last
+        self.pieces = ctx.unbind(0)
 
     def at(self, t):
         i = torch.searchsorted(self.grid, t.reshape(1).to(self.grid.dtype), right=True)
         i = int(i.clamp(max=self.grid.numel() - 1))
-        return self.ctx[i], (t < self.t_last).to(self.ctx.dtype).unsqueeze(-1)
+        return self.pieces[i], (t < self.t_last).to(self.ctx.dtype).unsqueeze(-1)
 
 
 class PriorSDE(SDE):
@@ -273,7 +276,7 @@ class LatentSDE(nn.Module):
         # ctx is not a parameter of the SDE: hand it to the adjoint so the encoder gets gradients.
         nets = [self.f_net, self.h_net, self.g_net] + ([self.noise] if self.fractional else [])
         params = [p for n in nets for p in n.parameters() if p.requires_grad]
-        return [context.ctx, *params] if context.ctx.requires_grad else params
+        return [*context.pieces, *params] if context.ctx.requires_grad else params
 
     def _solve(self, sde, y0, ts, generator, context):
         params = self._adjoint_params(context) if self.adjoint else None

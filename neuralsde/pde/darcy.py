@@ -73,7 +73,9 @@ def darcy_residual(a: torch.Tensor, u: torch.Tensor, f: float = 1.0) -> torch.Te
     :func:`solve_darcy` up to round-off.
     """
     if a.shape != u.shape or a.dim() != 3:
-        raise ValueError(f"a and u must both be (batch, n, n); got {tuple(a.shape)}, {tuple(u.shape)}")
+        raise ValueError(
+            f"a and u must both be (batch, n, n); got {tuple(a.shape)}, {tuple(u.shape)}"
+        )
     n = a.shape[-1]
     h = 1.0 / (n - 1)
     c = a[:, 1:-1, 1:-1]
@@ -82,13 +84,22 @@ def darcy_residual(a: torch.Tensor, u: torch.Tensor, f: float = 1.0) -> torch.Te
     an = 0.5 * (c + a[:, 1:-1, 2:])
     as_ = 0.5 * (c + a[:, 1:-1, :-2])
     uc = u[:, 1:-1, 1:-1]
-    div = (ae * (u[:, 2:, 1:-1] - uc) - aw * (uc - u[:, :-2, 1:-1])
-           + an * (u[:, 1:-1, 2:] - uc) - as_ * (uc - u[:, 1:-1, :-2])) / h**2  # fmt: skip
+    div = (
+        ae * (u[:, 2:, 1:-1] - uc)
+        - aw * (uc - u[:, :-2, 1:-1])
+        + an * (u[:, 1:-1, 2:] - uc)
+        - as_ * (uc - u[:, 1:-1, :-2])
+    ) / h**2
     return div + f
 
 
-def gaussian_random_field(n: int, size: int = 1, alpha: float = 2.0, tau: float = 3.0,
-                          rng: np.random.Generator | int | None = None) -> np.ndarray:
+def gaussian_random_field(
+    n: int,
+    size: int = 1,
+    alpha: float = 2.0,
+    tau: float = 3.0,
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
     """Samples ``(size, n, n)`` of a periodic GRF with covariance ``(-Laplace + tau^2)^(-alpha)``.
 
     Spectral synthesis: white noise in Fourier space scaled by
@@ -115,8 +126,9 @@ def _pair(args):
     return a, solve_darcy(a)
 
 
-def darcy_dataset(n_samples: int, n: int = 32, seed: int = 0, workers: int = 1,
-                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def darcy_dataset(
+    n_samples: int, n: int = 32, seed: int = 0, workers: int = 1, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """``(a, u)`` training pairs, each ``(n_samples, n, n)`` float32; sample ``k`` uses the
     seed ``(seed, k)`` so the set does not depend on ``workers``.
 

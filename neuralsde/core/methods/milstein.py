@@ -52,9 +52,13 @@ class Milstein(Method):
                 gdg = None
                 if gs.requires_grad:
                     (gdg,) = torch.autograd.grad(
-                        gs, y, gs * v, create_graph=create_graph, retain_graph=True,
+                        gs,
+                        y,
+                        gs * v,
+                        create_graph=create_graph,
+                        retain_graph=True,
                         allow_unused=True,
-                    )  # fmt: skip
+                    )
             correction = 0.5 * gdg if gdg is not None else torch.zeros_like(y0)
         y1 = torch.addcmul(y0.add(f, alpha=dt), gs, dW) + correction
         return y1, None
