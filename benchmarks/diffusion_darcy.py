@@ -95,8 +95,8 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--method", default="euler")
     p.add_argument("--fraction", type=float, default=0.03)
-    p.add_argument("--obs-weight", type=float, default=1.0)
-    p.add_argument("--residual-weight", type=float, default=1.0)
+    p.add_argument("--obs-weight", type=float, default=100.0)
+    p.add_argument("--residual-weight", type=float, default=0.03)
     p.add_argument("--sigma-y", type=float, default=0.05)
     p.add_argument("--tune", action="store_true", help="pick weights on validation fields")
     p.add_argument("--tune-fields", type=int, default=4)
@@ -143,8 +143,8 @@ def main(argv=None):
             return tuning[-1]["forward_relL2"] + tuning[-1]["inverse_error"]
 
         # stage 1: observation weight without the residual; stage 2: the residual weight
-        obs_w = min([0.3, 1.0, 3.0], key=lambda ow: trial(ow, 0.0))
-        res_w = min([0.1, 1.0, 10.0], key=lambda rw: trial(obs_w, rw))
+        obs_w = min([30.0, 100.0, 300.0], key=lambda ow: trial(ow, 0.0))
+        res_w = min([0.003, 0.03, 0.3], key=lambda rw: trial(obs_w, rw))
     rows = {}
     for name, rw in (("no_pde_guidance", 0.0), ("pde_guidance", res_w)):
         t1 = time.time()

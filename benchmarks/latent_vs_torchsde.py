@@ -10,7 +10,7 @@ step (whose backward fills a full-size gradient per step), i.e. the same model c
 The neuralsde side is :class:`neuralsde.models.latent.LatentSDE` with the same sizes, trained by
 ``LatentSDE.elbo`` (path KL through ``neuralsde.core.logqp``).
 
-Run: ``python benchmarks/latent_vs_torchsde.py [--iters 20 --batch 256]``; writes
+Run: ``python benchmarks/latent_vs_torchsde.py [--iters 10 --batch 32 128 256]``; writes
 ``benchmarks/results/latent_vs_torchsde.{json,md}``.
 """
 
@@ -108,21 +108,10 @@ def time_interleaved(steps: dict, iters: int, warmup: int = 2) -> dict:
     return out
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--iters", type=int, default=20)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--times", type=int, default=100)
-    p.add_argument("--latent", type=int, default=4)
-    p.add_argument("--context", type=int, default=64)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", type=Path, default=RESULTS)
-    args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
+def run_one(batch: int, args) -> dict:
+    """Time every implementation at one batch size; returns results and speed-ups."""
     torch.manual_seed(0)
-
-    ds = simulate_lorenz(args.batch, args.times, t_end=1.0, seed=0)
+    ds = simulate_lorenz(batch, args.times, t_end=1.0, seed=0)
     x = torch.tensor(ds["values"].values, dtype=torch.float32)
     x = (x - x.mean((0, 1))) / x.std((0, 1))
     t = torch.tensor(ds["time"].values, dtype=torch.float32)
@@ -159,44 +148,57 @@ def main(argv=None):
 
     steps["neuralsde"] = step_ns
     results = time_interleaved(steps, args.iters)
-    for name, r in results.items():
-        print(f"{name:>24s}: {r['median_s'] * 1e3:8.1f} ms / iteration (median)")
-
     ns = results["neuralsde"]["median_s"]
-    ratio = results["torchsde_example"]["median_s"] / ns
-    ratio_vec = results["torchsde_vectorised_g"]["median_s"] / ns
-    ratio_same = results["torchsde_same_model_code"]["median_s"] / ns
+    speedup = {name: r["median_s"] / ns for name, r in results.items() if name != "neuralsde"}
     print(
-        f"speed-up vs torchsde example: {ratio:.2f}x; vs torchsde + vectorised g: "
-        f"{ratio_vec:.2f}x; vs torchsde with neuralsde's model code: {ratio_same:.2f}x"
+        f"batch {B}: " + ", ".join(f"{n} {r['median_s'] * 1e3:.0f} ms" for n, r in results.items())
     )
+    print(f"batch {B}: speed-up of neuralsde: "
+          + ", ".join(f"vs {n} {v:.2f}x" for n, v in speedup.items()))  # fmt: skip
+    return {"batch": B, "results": results, "speedup": speedup}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 256])
+    p.add_argument("--times", type=int, default=100)
+    p.add_argument("--latent", type=int, default=4)
+    p.add_argument("--context", type=int, default=64)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    runs = [run_one(b, args) for b in args.batch]
     record = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "steps_per_solve": math.ceil(1.0 / 1e-2),
-        "results": results,
-        "speedup_vs_torchsde_example": ratio,
-        "speedup_vs_torchsde_vectorised_g": ratio_vec,
-        "speedup_vs_torchsde_same_model_code": ratio_same,
+        "runs": runs,
         "torch": torch.__version__,
         "torchsde": getattr(torchsde, "__version__", "?"),
         "machine": platform.platform(),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latent_vs_torchsde.json").write_text(json.dumps(record, indent=2))
+    names = list(runs[0]["results"])
     rows = [
-        "| implementation | median ms / iter | min ms / iter | speed-up of neuralsde |",
-        "|---|---|---|---|",
+        "| batch | " + " | ".join(f"{n} ms" for n in names) + " | speed-up vs example | "
+        "vs vectorised g | vs same model code |",
+        "|---" * (len(names) + 4) + "|",
     ]
-    for name, r in results.items():
+    for r in runs:
+        res, sp = r["results"], r["speedup"]
         rows.append(
-            f"| {name} | {r['median_s'] * 1e3:.1f} | {r['min_s'] * 1e3:.1f} | "
-            f"{r['median_s'] / ns:.2f}x |"
-        )
+            f"| {r['batch']} | " + " | ".join(f"{res[n]['median_s'] * 1e3:.0f}" for n in names)
+            + f" | {sp['torchsde_example']:.2f}x | {sp['torchsde_vectorised_g']:.2f}x | "
+            f"{sp['torchsde_same_model_code']:.2f}x |"
+        )  # fmt: skip
     header = (
-        f"Timed round-robin (each round times one step of every implementation). "
-        f"Latent SDE training step (forward + backward + Adam), batch {B}, {L} observation "
-        f"times, 100 Euler steps, latent {args.latent}, context {args.context}, hidden "
-        f"{args.hidden}, {args.threads} CPU thread(s).\n\n"
+        f"Median per-iteration time (forward + backward + Adam), timed round-robin so every "
+        f"implementation sees the same machine load. Lorenz data, {args.times} observation "
+        f"times, 100 Euler steps (dt = 1e-2), latent {args.latent}, context {args.context}, "
+        f"hidden {args.hidden}, {args.threads} CPU thread(s), {args.iters} timed iterations.\n\n"
     )
     (args.out / "latent_vs_torchsde.md").write_text(header + "\n".join(rows) + "\n")
     return record

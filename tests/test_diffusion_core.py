@@ -49,6 +49,8 @@ def test_every_sampler_calls_solve_once_and_loops_nowhere_else(method, monkeypat
         method=method,
         steps=None if method in ("ode", "adaptive") else 10,
         generator=torch.Generator().manual_seed(0),
+        rtol=1e-2 if method in ("ode", "adaptive") else None,
+        atol=1e-2 if method in ("ode", "adaptive") else None,
     )
     assert spy.calls == 1
     assert spy.evals_inside >= 10

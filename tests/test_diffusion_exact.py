@@ -44,7 +44,7 @@ def test_exact_score_matches_autograd_of_exact_log_density():
 
 @pytest.mark.parametrize(
     ("method", "steps"),
-    [("euler", 1000), ("pc", 100), ("ode", None), ("dpm2", 20), ("adaptive", None)],
+    [("euler", 1000), ("pc", 20), ("pc", 100), ("ode", None), ("dpm2", 20), ("adaptive", None)],
 )
 def test_sampler_with_exact_score_is_within_noise_floor(method, steps, floor, target):
     sde = VPSDE()

@@ -10,12 +10,17 @@ queryable ``BrownianInterval`` for adaptive steps. Any torchsde-style object cal
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
 # Increments are drawn one chunk of steps at a time (one randn call per chunk, at most this
 # many numbers), which caps their memory however many steps there are.
 CHUNK_ELEMENTS = 2**18
+
+# One background thread draws the next chunk while the solver steps through the current
+# one (randn releases the GIL), so on a multi-core CPU the noise costs almost no wall time.
+_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralsde-noise")
 
 
 def seed_from(generator: torch.Generator | None) -> int:
@@ -50,6 +55,7 @@ class GridBrownian:
         n_chunks = -(-n // self.chunk)
         self.seeds = [seed_from(generator) for _ in range(n_chunks)]
         self._cached = (-1, None, None)
+        self._pending: dict = {}
 
     def _draw(self, c):
         lo, hi = c * self.chunk, min((c + 1) * self.chunk, len(self.h))
@@ -64,12 +70,21 @@ class GridBrownian:
             u = z.mul_(sqrt_h / math.sqrt(12.0)).add_(dw, alpha=0.5).mul_(hh)
         return dw.unbind(0), (u.unbind(0) if u is not None else None)
 
+    def _fetch(self, c):
+        previous = self._cached[0]
+        self._cached = (-1, None, None)  # free the old chunk before drawing the next
+        future = self._pending.pop(c, None)
+        drawn = future.result() if future is not None else self._draw(c)
+        nxt = c - 1 if previous > c else c + 1  # walk on in the direction of travel
+        if 0 <= nxt < len(self.seeds) and not self._pending:
+            self._pending[nxt] = _PREFETCH.submit(self._draw, nxt)
+        return drawn
+
     def __getitem__(self, i):
         """``(dW_i, U_i)``; ``U_i`` is None without Levy area."""
         c = i // self.chunk
         if self._cached[0] != c:
-            self._cached = (-1, None, None)  # free the old chunk before drawing the next
-            self._cached = (c, *self._draw(c))
+            self._cached = (c, *self._fetch(c))
         _, dw, u = self._cached
         j = i - c * self.chunk
         return dw[j], (u[j] if u is not None else None)

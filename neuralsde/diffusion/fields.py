@@ -78,7 +78,7 @@ class DarcyFields:
         *,
         method: str = "euler",
         steps: int = 200,
-        obs_weight: float = 1.0,
+        obs_weight: float = 100.0,
         sigma_y: float = 0.05,
         residual_weight: float = 0.0,
         residual_start: float = 0.2,
