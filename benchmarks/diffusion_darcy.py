@@ -71,22 +71,6 @@ def baselines(a, u, mask):
     return out
 
 
-def _brownian_increments_on_device():
-    # TODO(core): GridBrownian keeps its step sizes on the CPU, so drawing increments on a GPU
-    # fails (neuralsde/core/brownian.py, `sqrt_h = ...`); until the core moves them to the
-    # device, move them here.
-    from neuralsde.core import brownian
-
-    init = brownian.GridBrownian.__init__
-
-    def patched(self, grid, size, **kw):
-        init(self, grid, size, **kw)
-        if kw.get("device") is not None:
-            self.h = self.h.to(kw["device"])
-
-    brownian.GridBrownian.__init__ = patched
-
-
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--checkpoint", default=str(ROOT / "models" / "darcy_score_64.pt"))
@@ -105,8 +89,6 @@ def main(argv=None):
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args(argv)
     torch.set_num_threads(2 if args.device == "cpu" else 8)
-    if args.device != "cpu":
-        _brownian_increments_on_device()
     fields = DarcyFields.from_checkpoint(args.checkpoint)
     fields.model.to(args.device)
     n = fields.n

@@ -131,7 +131,7 @@ def test_unknown_noise_and_wrong_channel_count_are_rejected(fitted, data):
 
 
 def test_plot_forecast_draws_bands_median_and_observations(fitted, data):
-    from neuralsde.plotting_forecast import plot_forecast
+    from neuralsde.plotting import plot_forecast
 
     ds = fitted.predict(data, times=np.linspace(1.1, 4.0, 12), n_samples=20)
     ax = plot_forecast(ds, observed=data, series="b")

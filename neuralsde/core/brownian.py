@@ -61,12 +61,13 @@ class GridBrownian:
         lo, hi = c * self.chunk, min((c + 1) * self.chunk, len(self.h))
         gen = torch.Generator(device=self.device or "cpu").manual_seed(self.seeds[c])
         shape = (hi - lo, *self.size)
-        sqrt_h = self.h[lo:hi].sqrt().to(self.dtype).view(-1, *([1] * len(self.size)))
+        sqrt_h = self.h[lo:hi].sqrt().to(device=self.device, dtype=self.dtype)
+        sqrt_h = sqrt_h.view(-1, *([1] * len(self.size)))
         dw = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device).mul_(sqrt_h)
         u = None
         if self.levy_area:
             z = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
-            hh = self.h[lo:hi].to(self.dtype).view_as(sqrt_h)
+            hh = self.h[lo:hi].to(device=self.device, dtype=self.dtype).view_as(sqrt_h)
             u = z.mul_(sqrt_h / math.sqrt(12.0)).add_(dw, alpha=0.5).mul_(hh)
         return dw.unbind(0), (u.unbind(0) if u is not None else None)
 

@@ -23,7 +23,6 @@ import numbers
 
 import torch
 
-import neuralsde.core.methods.dpm2  # noqa: F401  (registers the core method "dpm2")
 from neuralsde.core import solve
 from neuralsde.diffusion.guidance import as_guidance_list, guided_score
 from neuralsde.diffusion.reverse import PredictorCorrectorSDE, ReverseSDE

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from neuralsde.core.sde import f_and_g, g_prod
-from neuralsde.noise.fractional import MarkovFBM
+from neuralsde.noise.markov_fbm import MarkovFBM
 
 
 class FractionalSDE(nn.Module):
