@@ -22,7 +22,7 @@ from neuralsde.models import NeuralCDE, PathClassifier, PathRegressor, StableSDE
 from neuralsde.models.stable import KINDS
 from neuralsde.train import fit as train_loop
 
-__all__ = ["SDEClassifier", "SDERegressor"]
+__all__ = ["LatentSDEForecaster", "SDEClassifier", "SDERegressor"]
 
 ESTIMATOR_KINDS = (*KINDS, "ncde")
 _CONFIG, _WEIGHTS = "config.json", "weights.pt"
@@ -609,5 +609,4 @@ def _to_union(t, grid, values):
     return out.index_put((rows, idx), values[rows, cols])
 
 
-# The latent-SDE estimator (LatentSDEForecaster) is re-exported here once it lands:
-# from neuralsde.models.latent_estimator import LatentSDEForecaster  # noqa: ERA001
+from neuralsde.models.latent_estimator import LatentSDEForecaster  # noqa: E402  (re-export)

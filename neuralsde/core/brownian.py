@@ -25,7 +25,8 @@ _PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralsde-nois
 
 def seed_from(generator: torch.Generator | None) -> int:
     """Draw a 62-bit seed from ``generator`` (or torch's global generator)."""
-    return int(torch.randint(0, 2**62, (), generator=generator))
+    device = generator.device if generator is not None else "cpu"
+    return int(torch.randint(0, 2**62, (), generator=generator, device=device))
 
 
 class GridBrownian:

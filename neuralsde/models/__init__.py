@@ -19,6 +19,9 @@ from neuralsde.models.stable import (
     default_dt,
 )
 
+from .latent import LatentSDE
+from .latent_estimator import LatentSDEForecaster
+
 __all__ = [
     "CDEFunc",
     "ClassificationHead",
@@ -37,5 +40,6 @@ __all__ = [
     "TimeDiffusion",
     "TimeDrift",
     "default_dt",
-    # latent-SDE models (LatentSDE, ...) are added below this line
+    "LatentSDE",
+    "LatentSDEForecaster",
 ]
