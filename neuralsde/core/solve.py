@@ -319,11 +319,7 @@ def _check_method(method, sde):
     cls = METHODS[method]
     combo = f"method={method!r} with sde_type={sde.sde_type!r}, noise_type={sde.noise_type!r}"
     if sde.sde_type not in cls.sde_types or sde.noise_type not in cls.noise_types:
-        fits = [
-            name
-            for name, m in sorted(METHODS.items())
-            if sde.sde_type in m.sde_types and sde.noise_type in m.noise_types
-        ]
+        fits = [name for name, m in sorted(METHODS.items()) if m.fits(sde)]
         raise ValueError(
             f"{combo} is not supported: {method!r} takes sde_type in {cls.sde_types} and "
             f"noise_type in {cls.noise_types}. Methods that fit this SDE: {fits}"

@@ -1,7 +1,8 @@
 """The stepper contract: a method declares what it supports and takes one step.
 
-``solve`` reads the declarations (``sde_types``, ``noise_types``, ``strong_order``,
-``levy_area``, ``adaptive``) to validate a request; it never switches on method names.
+``solve`` reads the declarations (``sde_types``, ``noise_types``, ``requires``,
+``strong_order``, ``levy_area``, ``adaptive``) to validate a request; it never switches on
+method names.
 """
 
 from __future__ import annotations
@@ -43,6 +44,16 @@ class Method:
     levy_area: bool = False
     adaptive: bool = True
     option_names: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # attributes the SDE must have beyond the protocol
+
+    @classmethod
+    def fits(cls, sde) -> bool:
+        """Whether this method can integrate ``sde`` (declarations only, no evaluation)."""
+        return (
+            sde.sde_type in cls.sde_types
+            and sde.noise_type in cls.noise_types
+            and all(hasattr(sde, name) for name in cls.requires)
+        )
 
     def __init__(self, sde, options: dict | None = None):
         options = dict(options or {})

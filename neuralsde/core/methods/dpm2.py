@@ -31,10 +31,11 @@ class DPMSolver2M(Method):
     strong_order = 2.0
     adaptive = False
     option_names = ("lower_order_final", "final_time")
+    requires = ("alpha", "sigma", "data_prediction")
 
     def __init__(self, sde, options=None):
         super().__init__(sde, options)
-        missing = [n for n in ("alpha", "sigma", "data_prediction") if not hasattr(sde, n)]
+        missing = [n for n in self.requires if not hasattr(sde, n)]
         if missing:
             raise TypeError(
                 f"method='dpm2' needs an SDE with alpha(t), sigma(t) and data_prediction(t, y) "
