@@ -20,12 +20,7 @@ def score(x, t):
     return OU.score(x.reshape(x.shape[0], L).double(), SDE_, t.double()).reshape(x.shape).to(x)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _windows(n, seed):

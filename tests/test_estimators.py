@@ -16,13 +16,7 @@ from neuralsde.estimators import SDEClassifier, SDERegressor, as_batch
 FAST = {"hidden": 6, "epochs": 2, "verbose": False}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models train faster on one thread, especially on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _two_classes(n=24, length=12, channels=2, missing=0.3, seed=0):

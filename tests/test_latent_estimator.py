@@ -16,13 +16,7 @@ from neuralsde.noise import MarkovFBM  # noqa: E402
 SMALL = dict(latent_dim=2, context_dim=4, hidden=8, epochs=2, batch_size=4, verbose=False)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one thread avoids OpenMP oversubscription on shared CPUs."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,7 @@ from neuralsde.models import (
 )
 from neuralsde.train import fit
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small models train faster on one thread, especially on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _path(values, t):

@@ -19,32 +19,25 @@ def reversible_solve(stepper, y0, times, dts, noise, out_index, fg0, check_every
     if params is None:
         params = list(sde.parameters()) if isinstance(sde, torch.nn.Module) else []
     params = [p for p in params if p.requires_grad]
-    return _ReversibleAdjoint.apply(stepper, times, dts, noise, out_index, check_every, y0, *params)
+    fg0 = tuple(v.detach() for v in fg0)  # values only: the forward runs without a graph
+    return _ReversibleAdjoint.apply(
+        stepper, times, dts, noise, out_index, fg0, check_every, y0, *params
+    )
 
 
 class _ReversibleAdjoint(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, stepper, times, dts, noise, out_index, check_every, y0, *params):
-        from .solve import check_finite
+    def forward(ctx, stepper, times, dts, noise, out_index, fg0, check_every, y0, *params):
+        from .solve import fixed_steps
 
         with torch.no_grad():
-            state = stepper.init(times[0], y0, f_and_g(stepper.sde, times[0], y0))
-            outs = [y0] if out_index[0] == 0 else []
-            wanted = set(out_index)
-            y, recent = y0, []
-            for i, dt in enumerate(dts):
-                dw, u = noise[i]
-                y, state = stepper.step(times[i], times[i + 1], dt, y, dw, u, state)
-                recent.append(y)
-                if i + 1 in wanted:
-                    outs.append(y)
-                if len(recent) == check_every or i + 1 == len(dts):
-                    check_finite(recent, i + 2 - len(recent), times)
-                    recent = []
+            ys, state = fixed_steps(stepper, y0, times, dts, noise, out_index, fg0, check_every)
         ctx.stepper, ctx.times, ctx.dts, ctx.noise = stepper, times, dts, noise
         ctx.out_index = out_index
-        ctx.save_for_backward(y, state[0], *params)
-        return torch.stack(outs)
+        # the last output is the final state (ts[-1] ends the grid); a copy, so that in-place
+        # changes to the returned tensor cannot reach the saved one
+        ctx.save_for_backward(ys[-1].clone(), state[0], *params)
+        return ys
 
     @staticmethod
     def backward(ctx, grad_ys):
@@ -79,4 +72,4 @@ class _ReversibleAdjoint(torch.autograd.Function):
             if i in out_pos:
                 a_y = a_y + grad_ys[out_pos[i]]
             y, state = y0.detach(), (z0.detach(), fz0.detach(), gz0.detach())
-        return (None, None, None, None, None, None, a_y + a_z, *a_params)
+        return (None, None, None, None, None, None, None, a_y + a_z, *a_params)

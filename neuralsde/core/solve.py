@@ -10,7 +10,7 @@ import torch
 
 from .brownian import GridBrownian, GridQuery, QueryBrownian, interval
 from .methods import METHODS
-from .sde import SDE_TYPES, brownian_size, check_diffusion_shape, check_protocol, f_and_g
+from .sde import brownian_size, check_diffusion_shape, check_protocol, f_and_g
 
 ADJOINTS = (None, "reversible", "backsolve")
 
@@ -142,12 +142,15 @@ def solve(
         return reversible_solve(
             stepper, y0, times, dts, noise, out_index, fg0, check_every, adjoint_params
         )
-    return _fixed(stepper, y0, times, dts, noise, out_index, fg0, check_every)
+    return fixed_steps(stepper, y0, times, dts, noise, out_index, fg0, check_every)[0]
 
 
-def _fixed(stepper, y0, times, dts, noise, out_index, fg0, check_every):
-    """The fixed-step loop: ``len(dts)`` steps, outputs at the grid indices ``out_index``."""
-    step = stepper.step
+def fixed_steps(stepper, y0, times, dts, noise, out_index, fg0, check_every):
+    """The fixed-step loop: ``len(dts)`` steps, outputs at the grid indices ``out_index``.
+
+    Returns ``(ys, state)``: the stacked outputs and the stepper state after the last step.
+    """
+    step, n = stepper.step, len(dts)
     state = stepper.init(times[0], y0, fg0)
     out = iter(out_index)
     next_out = next(out)
@@ -164,10 +167,10 @@ def _fixed(stepper, y0, times, dts, noise, out_index, fg0, check_every):
         if i + 1 == next_out:
             outs.append(y)
             next_out = next(out, -1)
-        if len(recent) == check_every or i + 1 == len(dts):
+        if len(recent) == check_every or i + 1 == n:
             check_finite(recent, i + 2 - len(recent), times)
             recent = []
-    return torch.stack(outs)
+    return torch.stack(outs), state
 
 
 def check_finite(states, first_step, times):
@@ -198,20 +201,21 @@ def _adaptive(stepper, y0, ts, dt, rtol, atol, dt_min, max_steps, source, fg0):
             last = h >= t_out - t
             t1 = t_out if last else t + h
             h_try, tm = t1 - t, 0.5 * (t + t1)
+            ta, tb, tmid = tensor(t), tensor(t1), tensor(tm)
             dw, u = source(t, t1)
-            y_full, _ = step(tensor(t), tensor(t1), h_try, y, dw, u, state)
+            y_full, _ = step(ta, tb, h_try, y, dw, u, state)
             dw1, u1 = source(t, tm)
             dw2, u2 = source(tm, t1)
-            y_mid, s_mid = step(tensor(t), tensor(tm), 0.5 * h_try, y, dw1, u1, state)
-            y_two, s_two = step(tensor(tm), tensor(t1), 0.5 * h_try, y_mid, dw2, u2, s_mid)
+            y_mid, s_mid = step(ta, tmid, 0.5 * h_try, y, dw1, u1, state)
+            y_two, s_two = step(tmid, tb, 0.5 * h_try, y_mid, dw2, u2, s_mid)
             with torch.no_grad():
                 scale = atol + rtol * torch.maximum(y.abs(), y_two.abs())
                 err = float(((y_two - y_full) / scale).pow(2).mean().sqrt())
-            if not math.isfinite(err):
-                check_finite([y_two], n + 1, {n + 1: t1})
+            if not math.isfinite(err):  # a finite err implies a finite y_two
+                if not bool(torch.isfinite(y_two).all()):
+                    raise DivergenceError(t1, n + 1)
                 err = 1e10
             if err <= 1.0 or h_try <= dt_min:
-                check_finite([y_two], n + 1, {n + 1: t1})
                 t, y, state, n = t1, y_two, s_two, n + 1
                 if n >= max_steps:
                     raise RuntimeError(
@@ -324,7 +328,6 @@ def _check_method(method, sde):
             f"{combo} is not supported: {method!r} takes sde_type in {cls.sde_types} and "
             f"noise_type in {cls.noise_types}. Methods that fit this SDE: {fits}"
         )
-    assert sde.sde_type in SDE_TYPES
     return cls
 
 

@@ -175,20 +175,10 @@ class PredictorCorrectorSDE(SDE):
         return s, 2 * (self.snr * noise_norm / grad_norm) ** 2
 
     def f(self, tau, y):
-        i, j = self._phase(tau)
-        if j == 0:
-            u = torch.tensor(i / self.n, dtype=y.dtype)
-            return self.reverse.f(u, y) / self.n
-        s, e = self._langevin_step(i, y)
-        return e * s
+        return self.f_and_g(tau, y)[0]
 
     def g(self, tau, y):
-        i, j = self._phase(tau)
-        if j == 0:
-            u = torch.tensor(i / self.n, dtype=y.dtype)
-            return self.reverse.g(u, y) / math.sqrt(self.n)
-        _, e = self._langevin_step(i, y)
-        return torch.sqrt(2 * e) * torch.ones_like(y)
+        return self.f_and_g(tau, y)[1]
 
     def f_and_g(self, tau, y):
         i, j = self._phase(tau)

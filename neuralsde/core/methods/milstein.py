@@ -27,11 +27,11 @@ class Milstein(Method):
 
     def step(self, t0, t1, dt, y0, dW, U, state):
         sde = self.sde
-        ito = sde.sde_type == "ito"
-        v = dW * dW - dt if ito else dW * dW
-        if self.noise_type == "additive":
+        if self.noise_type == "additive":  # g' = 0: Milstein is Euler
             f, g = self.fg(t0, y0)
             return self.noise(y0.add(f, alpha=dt), g, dW), None
+        ito = sde.sde_type == "ito"
+        v = dW * dW - dt if ito else dW * dW
         if self.options.get("derivative_free", False):
             f, g = self.fg(t0, y0)
             gs = g.squeeze(-1) if self.noise_type == "scalar" else g
