@@ -223,6 +223,28 @@ def test_output_times_off_the_grid_are_hit_exactly():
     assert torch.allclose(ys[:, 0, 0], ts, atol=1e-14)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_output_times_on_the_step_grid_add_no_steps(dtype):
+    """float32 ``k * dt`` differs from the float64 step point by ~1e-8: no extra step."""
+    calls = []
+
+    class Counting(SDE):
+        noise_type, sde_type = "diagonal", "ito"
+
+        def f(self, t, y):
+            calls.append(float(t))
+            return -y
+
+        def g(self, t, y):
+            return torch.ones_like(y)
+
+    ts = torch.arange(101, dtype=dtype) * 0.01
+    ys = solve(Counting(), torch.zeros(2, 1, dtype=dtype), ts, dt=0.01)
+    assert ys.shape[0] == 101
+    assert len(calls) == 100  # one drift evaluation per Euler step
+    assert min(np.diff(calls)) > 0.5 * 0.01
+
+
 def test_brownian_path_increments_and_time_integrals_have_exact_moments():
     # W = bm(a, b), U = int_a^b (W_s - W_a) ds for h = b - a: Var W = h, Var U = h^3 / 3,
     # Cov(W, U) = h^2 / 2. Tolerances: 4 standard errors of the sample moments (n = 20000).

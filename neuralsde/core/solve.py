@@ -127,7 +127,7 @@ def solve(
         source = QueryBrownian(bm, cls.levy_area)
         return _adaptive(stepper, y0, ts, dt, rtol, atol, dt_min, max_steps, source, fg0)
 
-    grid, out_index = _grid(ts, dt)
+    grid, out_index = step_grid(ts, dt)
     if bm is None:
         noise = GridBrownian(
             grid, size, levy_area=cls.levy_area, generator=generator, dtype=dtype, device=device
@@ -227,14 +227,17 @@ def _adaptive(stepper, y0, ts, dt, rtol, atol, dt_min, max_steps, source, fg0):
     return torch.stack(outs)
 
 
-def _grid(ts: torch.Tensor, dt: float):
-    """Step times: ``t0 + k dt`` merged with ``ts`` (points within 1e-9 dt of an output time
-    are dropped). Returns the float64 grid and the grid index of each output time."""
+def step_grid(ts: torch.Tensor, dt: float):
+    """Step times: ``t0 + k dt`` merged with ``ts``. A step point that equals an output time up
+    to the rounding of ``ts``'s dtype (float32 ``k * dt`` is off by ~1e-7) is dropped, so that
+    output times on the step grid add no extra steps. Returns the float64 grid and the grid
+    index of each output time."""
     t = ts.detach().to("cpu", torch.float64).numpy()
     n = max(1, math.ceil((t[-1] - t[0]) / dt - 1e-9))
     base = t[0] + dt * np.arange(n + 1)
-    base = base[base < t[-1]]
-    near = np.min(np.abs(base[:, None] - t[None, :]), axis=1) <= 1e-9 * dt
+    tol = 1e-9 * dt + 16 * torch.finfo(ts.dtype).eps * float(np.abs(t).max())
+    base = base[base < t[-1] - tol]
+    near = np.min(np.abs(base[:, None] - t[None, :]), axis=1) <= tol
     grid = np.union1d(base[~near], t)
     out_index = np.searchsorted(grid, t).tolist()
     return torch.from_numpy(grid), out_index

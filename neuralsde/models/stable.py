@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from neuralsde.core.sde import SDE
+from neuralsde.core.solve import step_grid
 
 __all__ = [
     "GeometricDrift",
@@ -74,14 +75,6 @@ class _Table:
         if not self.grid.is_cuda and abs(float(self.grid[idx]) - float(t)) > 1e-3 * self.half:
             return None
         return self.values.index_select(-2, idx).squeeze(-2)
-
-
-def step_grid(ts: torch.Tensor, dt: float) -> torch.Tensor:
-    """The fixed-step grid ``t0 + k dt`` (below ``ts[-1]``) merged with the output times."""
-    ts = torch.as_tensor(ts, dtype=torch.float64).cpu()
-    n = max(1, math.ceil(float(ts[-1] - ts[0]) / dt - 1e-9))
-    base = ts[0] + dt * torch.arange(n + 1, dtype=torch.float64)
-    return torch.unique(torch.cat([base[base < ts[-1]], ts]))
 
 
 GRID_METHODS = ("euler", "milstein", "heun", "reversible_heun")
@@ -308,7 +301,7 @@ class StableSDE(SDE):
             return
         dt = float(ts[-1] - ts[0]) / 100 if dt is None else float(dt)
         ref = self.initial.weight
-        grid = step_grid(ts, dt)
+        grid = step_grid(torch.as_tensor(ts), dt)[0]
         clamped = grid.clamp(self._t0, self._t1).to(device=ref.device)
         if self._path is not None:
             values = self._path.evaluate(clamped.to(ref.dtype))
