@@ -23,9 +23,38 @@ SECTIONS = [
         "process over one forward + backward pass (neural SDE, batch 1024, state 32, float64, "
         "reversible Heun).",
     ),
-    ("Stable neural SDEs: one epoch vs torchsde (issue #4)", "stable_epoch_vs_torchsde", ""),
+    (
+        "Stable neural SDEs: one epoch vs torchsde (issue #4)",
+        "stable_epoch_vs_torchsde",
+        "`python benchmarks/stable_epoch_vs_torchsde.py --epochs 5`: LNSDE classifier, "
+        "BasicMotions training split at missing rate 0.3 (56 series), batch 16, hidden 32, 99 "
+        "Euler steps, CPU, 1 thread. The model's own forward and backward dominate the epoch: "
+        "a hand-written Euler loop over the same model takes as long as `neuralsde.solve`, so "
+        "no step-by-step integrator can reach the 5x target against torchsde on this model.",
+    ),
+    (
+        "Stable neural SDEs: one epoch vs torchsde on an H100 (issue #4)",
+        "stable_epoch_vs_torchsde_cuda",
+        "`python benchmarks/stable_epoch_vs_torchsde.py --device cuda`, same settings (run "
+        "before the hand-written-loop row was added).",
+    ),
     ("Stable neural SDEs on UEA/UCR data (issue #4)", "stable_uea", ""),
-    ("Latent SDE training step vs torchsde (issue #5)", "latent_vs_torchsde", ""),
+    (
+        "Stable neural SDEs: validation sweep of training settings (issue #4)",
+        "stable_uea_val_sweep",
+        "`python benchmarks/stable_uea_sweep.py --jobs 16` (16-core CPU host). No setting "
+        "lifts LSDE/LNSDE/GSDE at missing rate 0.7 to within 10 points of rate 0; the "
+        "defaults of `stable_uea.py` (`base`) have the best mean validation accuracy.",
+    ),
+    (
+        "Latent SDE training step vs torchsde (issue #5)",
+        "latent_vs_torchsde",
+        "`python benchmarks/latent_vs_torchsde.py --iters 6 --batch 32 128 256 1024`. "
+        "torchsde's example trains at batch 1024; there both sides spend their time in the same "
+        "matrix products (in a neuralsde iteration, matrix products take about 70% and the GRU "
+        "encoder alone 28%), so the per-step overhead that neuralsde removes matters less and the "
+        "speed-up falls to 1.6-1.9x.",
+    ),
     ("Latent SDE adjoint memory (issue #5)", "latent_adjoint_memory", ""),
     ("Latent SDE on irregular OU data (issue #5)", "latent_irregular_fit_ou", ""),
     ("Hurst index recovery (issue #5)", "hurst_recovery", ""),
