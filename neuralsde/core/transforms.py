@@ -78,27 +78,52 @@ def diffusion_times_score(noise_type: str, g: torch.Tensor, score: torch.Tensor)
 class Reverse(SDE):
     """Time reversal of an Ito SDE whose diffusion does not depend on the state.
 
-    With ``s = T - t``: ``dx = [-f(T - s, x) + c g g^T score(x, T - s)] ds + g(T - s) dW``,
-    ``c = 1`` for the reverse SDE (Anderson 1982) and ``c = 1/2`` with zero diffusion for
-    the probability-flow ODE (Song et al. 2021). ``score(x, t)`` takes ``t`` of shape
-    (batch,) and returns the gradient of ``log p_t`` at ``x``.
+    Reverse time ``s`` runs forward while forward time ``t = time(s)`` decreases (by default
+    ``t = T - s``), at speed ``k(s) = -dt/ds`` (default 1):
+
+        dx = k(s) [-f + c g g^T score](t, x) ds + sqrt(k(s)) g(t) dW_s,
+
+    with ``c = 1`` for the reverse SDE (Anderson 1982) and ``c = 1/2`` with zero diffusion for
+    the probability-flow ODE (Song et al. 2021). ``score_fn(x, t)`` takes ``t`` of shape
+    ``(batch,)`` and returns the gradient of ``log p_t`` at ``x``. Subclasses change the time
+    map by overriding :meth:`time` and :meth:`speed` (the diffusion samplers do, for their
+    sampling schedules), and the score call by overriding :meth:`score_at`.
     """
 
-    def __init__(self, sde, score, T: float, probability_flow: bool = False):
-        super().__init__(noise_type=sde.noise_type, sde_type="ito")
+    def __init__(self, sde, score_fn, T: float, probability_flow: bool = False, sde_type="ito"):
+        # the diffusion is state-independent, so the Ito and Stratonovich forms coincide
+        super().__init__(noise_type=sde.noise_type, sde_type=sde_type)
         if sde.sde_type != "ito":
             raise ValueError(f"reverse needs an Ito forward SDE; got sde_type={sde.sde_type!r}")
-        self.forward_sde, self.score, self.T = sde, score, float(T)
-        self.probability_flow = probability_flow
+        self.forward_sde, self.score_fn, self.T = sde, score_fn, float(T)
+        self.probability_flow = bool(probability_flow)
+        self._c = 0.5 if self.probability_flow else 1.0
+
+    def time(self, s):
+        """Forward time ``t`` at reverse time ``s``."""
+        return self.T - s
+
+    def speed(self, s):
+        """``k(s) = -dt/ds``, or ``None`` for 1."""
+        return None
+
+    def score_at(self, x, t):
+        """``grad log p_t (x): (batch, state)`` for a 0-d or ``(batch,)`` time ``t``."""
+        tb = t.expand(x.shape[0]) if torch.is_tensor(t) else torch.full((x.shape[0],), t)
+        return self.score_fn(x, tb)
 
     def f_and_g(self, s, x):
-        t = self.T - s
+        t = self.time(s)
+        t = t.to(x.dtype) if torch.is_tensor(t) else t
         f, g = f_and_g(self.forward_sde, t, x)
-        tb = t.expand(x.shape[0]) if torch.is_tensor(t) else torch.full((x.shape[0],), t)
-        ggs = diffusion_times_score(self.noise_type, g, self.score(x, tb))
-        c = 0.5 if self.probability_flow else 1.0
-        drift = -f + c * ggs
-        return drift, (torch.zeros_like(g) if self.probability_flow else g)
+        drift = self._c * diffusion_times_score(self.noise_type, g, self.score_at(x, t)) - f
+        if self.probability_flow:
+            g = torch.zeros_like(g)
+        k = self.speed(s)
+        if k is not None:
+            k = k.to(x.dtype) if torch.is_tensor(k) else k
+            drift, g = drift * k, g * (k**0.5)
+        return drift, g
 
     def f(self, s, x):
         return self.f_and_g(s, x)[0]

@@ -17,6 +17,7 @@ import math
 import torch
 
 from neuralsde.core.sde import SDE
+from neuralsde.core.transforms import Reverse
 
 SCHEDULES = ("linear", "logsnr")
 
@@ -27,13 +28,15 @@ def _flat_score(score_fn, shape, y: torch.Tensor, t: torch.Tensor) -> torch.Tens
     return score_fn(y.reshape(b, *shape), tb).reshape(b, -1)
 
 
-class ReverseSDE(SDE):
+class ReverseSDE(Reverse):
     """Reverse-time SDE (``probability_flow=False``) or probability-flow ODE of ``forward``.
 
-    State ``y: (batch, prod(shape))`` (flattened ``x: (batch, *shape)``); time ``u in [0, 1]``.
-    Exposes the semi-linear structure used by exponential integrators (``dpm2``):
-    ``alpha(u)``, ``sigma(u)`` (forward marginal coefficients at ``tau(u)``) and the data
-    prediction ``data_prediction(u, y) = (y + sigma^2 score) / alpha`` (Tweedie).
+    The core :class:`~neuralsde.core.transforms.Reverse` with the sampling schedule as its time
+    map: state ``y: (batch, prod(shape))`` (flattened ``x: (batch, *shape)``), time
+    ``u in [0, 1]``, ``t = tau(u)``. Exposes the semi-linear structure used by exponential
+    integrators (``dpm2``): ``alpha(u)``, ``sigma(u)`` (forward marginal coefficients at
+    ``tau(u)``) and the data prediction ``data_prediction(u, y) = (y + sigma^2 score) / alpha``
+    (Tweedie).
 
     Example:
         >>> import torch
@@ -42,8 +45,6 @@ class ReverseSDE(SDE):
         >>> rev.g(torch.tensor(0.5), torch.ones(4, 2)).abs().sum().item()
         0.0
     """
-
-    noise_type = "diagonal"
 
     def __init__(
         self,
@@ -55,20 +56,16 @@ class ReverseSDE(SDE):
         schedule: str = "linear",
         sde_type: str = "ito",
     ):
-        super().__init__(sde_type=sde_type)
         if not callable(score_fn):
             raise TypeError(f"score_fn must be callable (x, t) -> score; got {type(score_fn)!r}")
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
-        self.forward_sde = forward
-        self.score_fn = score_fn
-        self.probability_flow = bool(probability_flow)
+        super().__init__(forward, score_fn, forward.T, probability_flow, sde_type=sde_type)
         self.shape = None if shape is None else tuple(int(s) for s in shape)
         self.eps = forward.eps if eps is None else float(eps)
         if not 0 <= self.eps < forward.T:
             raise ValueError(f"eps must lie in [0, T={forward.T}); got {self.eps!r}")
         self.schedule = schedule
-        self._c = 0.5 if self.probability_flow else 1.0
         if schedule == "logsnr":
             self._lam_T = float(forward.log_snr(torch.tensor(forward.T, dtype=torch.float64)))
             self._lam_e = float(forward.log_snr(torch.tensor(self.eps, dtype=torch.float64)))
@@ -93,14 +90,19 @@ class ReverseSDE(SDE):
             (dlam_dt,) = torch.autograd.grad(lam, t)
         return (self._lam_e - self._lam_T) / dlam_dt
 
+    def speed(self, u) -> torch.Tensor:
+        return -self.time_derivative(u)
+
     # --- structure --------------------------------------------------------------------------
     def _shape(self, y):
         return self.shape if self.shape is not None else (y.shape[-1],)
 
+    def score_at(self, y, t):
+        return _flat_score(self.score_fn, self._shape(y), y, torch.as_tensor(t).to(y))
+
     def score(self, u, y):
         """Score ``grad log p_t`` at ``t = tau(u)``, flattened: ``(batch, state)``."""
-        t = self.time(u).to(y)
-        return _flat_score(self.score_fn, self._shape(y), y, t)
+        return self.score_at(y, self.time(u))
 
     def alpha(self, u):
         return self.forward_sde.alpha(self.time(u))
@@ -113,20 +115,6 @@ class ReverseSDE(SDE):
         t = self.time(u).to(y)
         a, s = self.forward_sde.alpha(t), self.forward_sde.sigma(t)
         return (y + s**2 * self.score(u, y)) / a
-
-    # --- the torchsde protocol --------------------------------------------------------------
-    def f(self, u, y):
-        t = self.time(u).to(y)
-        fwd = self.forward_sde
-        drift = fwd.drift_coef(t) * y - self._c * fwd.diffusion(t) ** 2 * self.score(u, y)
-        return drift * self.time_derivative(u).to(y)
-
-    def g(self, u, y):
-        if self.probability_flow:
-            return torch.zeros_like(y)
-        t = self.time(u).to(y)
-        scale = self.forward_sde.diffusion(t) * torch.sqrt(-self.time_derivative(u).to(y))
-        return scale * torch.ones_like(y)
 
 
 class PredictorCorrectorSDE(SDE):

@@ -29,19 +29,11 @@ class Heun(Method):
 
 
 @register
-class Midpoint(Method):
+class Midpoint(Heun):
     """Stochastic midpoint: 2 stages, strong order 0.5 (1.0 for commutative noise);
     converges to the Stratonovich solution."""
 
     name = "midpoint"
-    sde_types = ("stratonovich",)
-    strong_order = 0.5
-
-    def order(self):
-        return 1.0 if self.noise_type in ("additive", "scalar", "diagonal") else 0.5
-
-    def init(self, t0, y0, fg0):
-        return fg0
 
     def step(self, t0, t1, dt, y0, dW, U, state):
         f0, g0 = state if state is not None else self.fg(t0, y0)
