@@ -155,6 +155,21 @@ def test_a_user_drift_subclass_plugs_in():
     assert isinstance(GeometricDrift(2, 1), TimeDrift)
 
 
+def test_a_user_drift_subclass_is_not_replaced_by_the_tabulated_projection():
+    class DampedDrift(TimeDrift):
+        def forward(self, t, z, x):
+            return self.gamma(t, z, x) - z
+
+    t = torch.linspace(0, 1, 5)
+    path = _path(torch.randn(2, 5, 1), t)
+    sde = StableSDE(control=2, hidden=3, kind="lnsde", drift=DampedDrift(3, 2)).set_control(path)
+    sde.tabulate(torch.tensor([0.0, 1.0]), 0.25)
+    assert sde._drift_table is None
+    z = torch.randn(2, 3)
+    ta = torch.tensor(0.5)
+    assert torch.allclose(sde.f(ta, z), sde.drift.gamma(ta, z, sde.control(ta)) - z)
+
+
 def test_control_is_held_at_its_end_values_outside_the_path():
     t = torch.linspace(0, 1, 6)
     path = _path(torch.randn(2, 6, 1), t)
@@ -259,7 +274,7 @@ def test_tabulated_control_and_sigma_give_the_same_path_and_gradients(kind):
         sde.set_control(path)
         if tabulated:
             sde.tabulate(ts, 0.05)
-            assert sde._control_table is not None
+            assert sde._control_table is not None and sde._drift_table is not None
         z = solve(sde, sde.initial_state(), ts, dt=0.05, generator=torch.Generator().manual_seed(2))
         sde.tabulate(None)
         z.square().sum().backward()

@@ -14,6 +14,8 @@ Drifts and diffusions are small separate modules: subclass one to make a new cla
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
 
 import torch
@@ -62,19 +64,29 @@ class MLP(nn.Sequential):
 
 
 class _Table:
-    """Values ``(..., len(grid), channels)`` precomputed on a step grid, read back by nearest
-    grid time. Used only with methods that evaluate on the grid (see ``GRID_METHODS``); on CPU
-    a time off the grid returns None so that the caller evaluates exactly."""
+    """Values ``(len(grid), ...)`` precomputed on a step grid, read back by the nearest grid
+    time. Used only with methods that evaluate on the grid (see ``GRID_METHODS``). On CPU a time
+    off the grid returns None, so that the caller evaluates exactly, and the values are unbound
+    once into per-time pieces: indexing the stacked tensor at every step would make each step's
+    backward fill a gradient the size of the whole table."""
 
     def __init__(self, grid: torch.Tensor, values: torch.Tensor, step: float):
-        self.grid, self.values, self.half = grid, values, 0.5 * step
+        self.half = 0.5 * step
+        if values.is_cuda:  # no host sync per step: search on the device
+            self.grid, self.values = grid.to(values.device), values
+        else:
+            self.times, self.pieces = grid.tolist(), values.unbind(0)
 
     def __call__(self, t: torch.Tensor):
-        t = t.reshape(1).to(self.grid)
-        idx = torch.searchsorted(self.grid, t - self.half).clamp(max=self.grid.shape[0] - 1)
-        if not self.grid.is_cuda and abs(float(self.grid[idx]) - float(t)) > 1e-3 * self.half:
+        if not hasattr(self, "times"):
+            t = torch.as_tensor(t).reshape(1).to(self.grid)
+            idx = torch.searchsorted(self.grid, t - self.half).clamp(max=self.grid.shape[0] - 1)
+            return self.values.index_select(0, idx).squeeze(0)
+        s = float(t)
+        k = min(bisect.bisect_left(self.times, s - self.half), len(self.times) - 1)
+        if abs(self.times[k] - s) > 1e-3 * self.half:
             return None
-        return self.values.index_select(-2, idx).squeeze(-2)
+        return self.pieces[k]
 
 
 GRID_METHODS = ("euler", "milstein", "heun", "reversible_heun")
@@ -95,6 +107,7 @@ class LangevinDrift(nn.Module):
     def __init__(self, hidden, control, width=32, depth=2):
         super().__init__()
         extra = 1 if self.uses_time else 0
+        self.hidden = hidden
         self.net = MLP(hidden + control + extra, hidden, width, depth, final_tanh=self.bounded)
 
     def gamma(self, t, z, x):
@@ -103,6 +116,29 @@ class LangevinDrift(nn.Module):
 
     def forward(self, t, z, x):
         return self.gamma(t, z, x)
+
+    # The first layer is linear in [t, z, x]: its t and x part can be computed for a whole step
+    # grid at once (``project``), leaving one ``addmm`` in z per step (``forward_projected``).
+    def project(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``W_t t + W_x x + b`` of the first layer: ``t: (n,)``, ``x: (n, batch, control)``
+        -> ``(n, batch, width)``."""
+        first = self.net[0]
+        out = nn.functional.linear(x, first.weight[:, -x.shape[-1] :], first.bias)
+        if self.uses_time:
+            out = out + t.to(x).reshape(-1, 1, 1) * first.weight[:, 0]
+        return out
+
+    def z_weight(self) -> torch.Tensor:
+        """``W_z^T: (hidden, width)``, the first layer's weight on ``z``."""
+        start = 1 if self.uses_time else 0
+        return self.net[0].weight[:, start : start + self.hidden].t()
+
+    def forward_projected(self, z, projected, z_weight):
+        """The drift from ``project``'s output at this time and ``z_weight()``."""
+        h = torch.addmm(projected, z, z_weight)
+        for layer in itertools.islice(self.net, 1, None):
+            h = layer(h)
+        return h
 
 
 class TimeDrift(LangevinDrift):
@@ -116,6 +152,9 @@ class GeometricDrift(TimeDrift):
 
     def forward(self, t, z, x):
         return self.gamma(t, z, x) * z
+
+    def forward_projected(self, z, projected, z_weight):
+        return super().forward_projected(z, projected, z_weight) * z
 
 
 class NaiveDrift(TimeDrift):
@@ -184,6 +223,11 @@ KINDS = {
     "gsde": (GeometricDrift, LinearDiffusion),
     "naive": (NaiveDrift, NaiveDiffusion),
 }
+
+
+# drift classes whose ``forward_projected`` is known to equal ``forward`` (a user subclass that
+# overrides ``gamma`` or ``forward`` is evaluated directly)
+_PROJECTABLE = (LangevinDrift, TimeDrift, GeometricDrift, NaiveDrift)
 
 
 def default_dt(times: torch.Tensor) -> float:
@@ -262,7 +306,7 @@ class StableSDE(SDE):
         else:
             self.diffusion = diffusion_cls(hidden)
         self._path = None
-        self._control_table = None
+        self._control_table = self._drift_table = None
 
     # control path -------------------------------------------------------------------
     def set_control(self, path) -> StableSDE:
@@ -270,7 +314,7 @@ class StableSDE(SDE):
         if not callable(getattr(path, "evaluate", None)):
             raise TypeError(f"path must have evaluate(t); got {type(path).__name__}")
         self._path = path
-        self._control_table = None
+        self._control_table = self._drift_table = None
         interval = getattr(path, "interval", None)
         self._t0, self._t1 = (
             (float(interval[0]), float(interval[-1]))
@@ -290,10 +334,11 @@ class StableSDE(SDE):
         return self._path.evaluate(torch.clamp(torch.as_tensor(t), self._t0, self._t1))
 
     def tabulate(self, ts: torch.Tensor | None, dt: float | None = None) -> None:
-        """Precompute ``X(t)`` (and ``sigma(t)`` when the diffusion can) on the fixed-step grid
-        of ``solve(..., ts, dt)`` in one vectorised call each; ``None`` clears the tables.
-        Exact on the grid; used by :meth:`hidden_path` for ``GRID_METHODS``."""
-        self._control_table = None
+        """Precompute ``X(t)``, the drift's ``t``/``X`` part of its first layer and ``sigma(t)``
+        (for the built-in classes) on the fixed-step grid of ``solve(..., ts, dt)`` in one
+        vectorised call each; ``None`` clears the tables. Exact on the grid; used by
+        :meth:`hidden_path` for ``GRID_METHODS``."""
+        self._control_table = self._drift_table = None
         tabulate = getattr(self.diffusion, "tabulate", None)
         if ts is None:
             if tabulate is not None:
@@ -304,8 +349,11 @@ class StableSDE(SDE):
         grid = step_grid(torch.as_tensor(ts), dt)[0]
         clamped = grid.clamp(self._t0, self._t1).to(device=ref.device)
         if self._path is not None:
-            values = self._path.evaluate(clamped.to(ref.dtype))
-            self._control_table = _Table(grid.to(ref.device, values.dtype), values, dt)
+            values = self._path.evaluate(clamped.to(ref.dtype)).movedim(-2, 0)  # (n, B, C)
+            self._control_table = _Table(grid, values, dt)
+            if type(self.drift) in _PROJECTABLE:
+                projected = self.drift.project(grid.to(ref.device), values)
+                self._drift_table = (_Table(grid, projected, dt), self.drift.z_weight())
         if tabulate is not None:
             tabulate(grid.to(ref.device), dt)
 
@@ -316,6 +364,11 @@ class StableSDE(SDE):
 
     # SDE protocol ---------------------------------------------------------------------
     def f(self, t, z):
+        if self._drift_table is not None:
+            table, z_weight = self._drift_table
+            projected = table(t)
+            if projected is not None:
+                return self.drift.forward_projected(z, projected, z_weight)
         return self.drift(t, z, self.control(t))
 
     def g(self, t, z):
