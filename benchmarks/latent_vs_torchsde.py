@@ -10,7 +10,7 @@ step (whose backward fills a full-size gradient per step), i.e. the same model c
 The neuralsde side is :class:`neuralsde.models.latent.LatentSDE` with the same sizes, trained by
 ``LatentSDE.elbo`` (path KL through ``neuralsde.core.logqp``).
 
-Run: ``python benchmarks/latent_vs_torchsde.py [--iters 10 --batch 32 128 256]``; writes
+Run: ``python benchmarks/latent_vs_torchsde.py [--iters 10 --batch 32 128 256 1024]``; writes
 ``benchmarks/results/latent_vs_torchsde.{json,md}``.
 """
 
@@ -161,7 +161,7 @@ def run_one(batch: int, args) -> dict:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--iters", type=int, default=10)
-    p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 256])
+    p.add_argument("--batch", type=int, nargs="+", default=[32, 128, 256, 1024])
     p.add_argument("--times", type=int, default=100)
     p.add_argument("--latent", type=int, default=4)
     p.add_argument("--context", type=int, default=64)
