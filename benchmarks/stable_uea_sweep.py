@@ -13,7 +13,10 @@ mean *validation* accuracy; test accuracy is printed beside it but never used fo
 * ``lr3_S10_sig``: ``lr3_S10`` with the diffusion scale started at 0.5;
 * ``lr3_h16``: as ``lr3`` with hidden size 16.
 
-    python benchmarks/stable_uea_sweep.py --jobs 16
+``--head linear`` replaces the classifier's read-out (one hidden layer on ``tanh(z_T)``) by the
+plain ``Linear(z_T)`` used before 2026-11-22; each record notes its head.
+
+    python benchmarks/stable_uea_sweep.py --jobs 16 [--head linear]
 
 Writes ``results/stable_uea_val_sweep.{json,md}``.
 """
@@ -21,6 +24,7 @@ Writes ``results/stable_uea_val_sweep.{json,md}``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
@@ -47,7 +51,7 @@ CONFIGS = {
 class _SweptClassifier:
     """An ``SDEClassifier`` with the swept knobs that are not estimator parameters."""
 
-    def __new__(cls, stretch=1.0, sigma=None, weight_decay=None, **params):
+    def __new__(cls, stretch=1.0, sigma=None, weight_decay=None, head="mlp", **params):
         import torch
 
         from neuralsde import estimators
@@ -60,6 +64,10 @@ class _SweptClassifier:
 
             def _seeded_model(self):
                 model = super()._seeded_model()
+                if head == "linear":
+                    with torch.random.fork_rng(devices=[]):
+                        torch.manual_seed(int(self.random_state))
+                        model.head = torch.nn.Linear(model.encoder.hidden, len(self.classes_))
                 diffusion = getattr(model.encoder, "diffusion", None)
                 if sigma is not None and hasattr(diffusion, "raw_scale"):
                     with torch.no_grad():
@@ -93,7 +101,7 @@ def run_one(job: dict) -> dict:
     )
     clf = _SweptClassifier(
         kind=job["kind"], hidden=cfg.pop("hidden", 32), depth=2, batch_size=16,
-        random_state=job["seed"], verbose=False, **cfg,
+        random_state=job["seed"], verbose=False, head=job.get("head", "mlp"), **cfg,
     )  # fmt: skip
     start = time.perf_counter()
     clf.fit(train, eval_set=(val, val.labels))
@@ -110,7 +118,7 @@ def run_one(job: dict) -> dict:
 def table(records: list[dict]) -> str:
     groups = defaultdict(list)
     for r in records:
-        groups[(r["config"], r["kind"], r["rate"])].append(r)
+        groups[(r["config"], r.get("head", "mlp"), r["kind"], r["rate"])].append(r)
     kinds = [k for k in ("lsde", "lnsde", "gsde") if any(r["kind"] == k for r in records)]
     rates = sorted({r["rate"] for r in records})
     cols = [f"{k.upper()} rate {r:g}" for k in kinds for r in rates]
@@ -118,14 +126,14 @@ def table(records: list[dict]) -> str:
         "Mean validation / test accuracy over 5 seeds (BasicMotions). Settings are compared by "
         "validation accuracy only.",
         "",
-        "| setting | " + " | ".join(cols) + " | mean validation |",
-        "|---|" + "---|" * (len(cols) + 1),
+        "| setting | head | " + " | ".join(cols) + " | mean validation |",
+        "|---|---|" + "---|" * (len(cols) + 1),
     ]
-    for config in CONFIGS:
+    for config, head in itertools.product(CONFIGS, ("mlp", "linear")):
         cells, vals = [], []
         for k in kinds:
             for r in rates:
-                g = groups.get((config, k, r), [])
+                g = groups.get((config, head, k, r), [])
                 vals += [x["val"] for x in g]
                 cells.append(
                     f"{statistics.mean(x['val'] for x in g):.2f} / "
@@ -135,7 +143,7 @@ def table(records: list[dict]) -> str:
                 )
         if any(c != "-" for c in cells):
             mean_val = statistics.mean(vals)
-            lines.append(f"| {config} | " + " | ".join(cells) + f" | {mean_val:.3f} |")
+            lines.append(f"| {config} | {head} | " + " | ".join(cells) + f" | {mean_val:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -145,18 +153,27 @@ def main(argv=None):
     p.add_argument("--kinds", nargs="+", default=["lsde", "lnsde", "gsde"])
     p.add_argument("--rates", nargs="+", type=float, default=[0.0, 0.7])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    p.add_argument("--head", choices=["mlp", "linear"], default="mlp")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--out", type=Path, default=HERE / "results" / "stable_uea_val_sweep.json")
     p.add_argument("--table-only", action="store_true", help="rewrite the table from --out")
     args = p.parse_args(argv)
-    records = json.loads(args.out.read_text()) if args.table_only else []
+    records = json.loads(args.out.read_text()) if args.out.exists() else []
     if not args.table_only:
         jobs = [
-            {"config": c, "kind": k, "rate": r, "seed": s}
+            {"config": c, "kind": k, "rate": r, "seed": s, "head": args.head}
             for c in args.configs
             for k in args.kinds
             for r in args.rates
             for s in args.seeds
+        ]
+        done = {
+            (r["config"], r.get("head", "mlp"), r["kind"], r["rate"], r["seed"]) for r in records
+        }
+        jobs = [
+            j
+            for j in jobs
+            if tuple(j[k] for k in ("config", "head", "kind", "rate", "seed")) not in done
         ]
         with ProcessPoolExecutor(args.jobs) as pool:
             for fut in as_completed([pool.submit(run_one, j) for j in jobs]):

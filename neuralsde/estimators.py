@@ -285,7 +285,8 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
 
     The control path ``X(t)`` (hermite cubic of ``[time, values, observation counts]``)
     drives ``dz = f(t, z~) dt + g(t, z) dW`` from ``z0 = Linear(X(t0))``; logits are
-    ``Linear(z(t_end))``. Times are rescaled to ``[0, 1]`` over the training span, values are
+    ``Linear(ReLU(Linear(tanh(z(t_end)))))`` (:class:`~neuralsde.models.ClassificationHead`).
+    Times are rescaled to ``[0, 1]`` over the training span, values are
     standardised per channel, and ``dt`` defaults to ``max(min observed gap, 1e-3)`` (on the
     rescaled times, so the floor is a thousandth of the training span).
 
