@@ -71,14 +71,14 @@ class _Table:
     backward fill a gradient the size of the whole table."""
 
     def __init__(self, grid: torch.Tensor, values: torch.Tensor, step: float):
-        self.half = 0.5 * step
-        if values.is_cuda:  # no host sync per step: search on the device
+        self.half, self.on_device = 0.5 * step, values.is_cuda
+        if self.on_device:  # no host sync per step: search on the device
             self.grid, self.values = grid.to(values.device), values
         else:
             self.times, self.pieces = grid.tolist(), values.unbind(0)
 
     def __call__(self, t: torch.Tensor):
-        if not hasattr(self, "times"):
+        if self.on_device:
             t = torch.as_tensor(t).reshape(1).to(self.grid)
             idx = torch.searchsorted(self.grid, t - self.half).clamp(max=self.grid.shape[0] - 1)
             return self.values.index_select(0, idx).squeeze(0)
