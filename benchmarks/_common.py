@@ -25,9 +25,9 @@ def best_time(fn, repeat: int = 7, warmup: int = 2) -> float:
     return times[len(times) // 2]
 
 
-def interleaved(fns: dict, repeat: int = 7, warmup: int = 2) -> dict:
-    """Median wall time of each function, timed in turn within every round so that
-    changes in machine load hit all of them alike (for ratios on a shared machine)."""
+def interleaved_times(fns: dict, repeat: int = 7, warmup: int = 2) -> dict:
+    """Sorted wall times of each function, timed in turn within every round so that changes
+    in machine load hit all of them alike (for ratios on a shared machine)."""
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -37,7 +37,12 @@ def interleaved(fns: dict, repeat: int = 7, warmup: int = 2) -> dict:
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
-    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+    return {k: sorted(v) for k, v in times.items()}
+
+
+def interleaved(fns: dict, repeat: int = 7, warmup: int = 2) -> dict:
+    """Median wall time of each function (see :func:`interleaved_times`)."""
+    return {k: v[len(v) // 2] for k, v in interleaved_times(fns, repeat, warmup).items()}
 
 
 def machine() -> dict:

@@ -20,11 +20,11 @@ import argparse
 import json
 import math
 import platform
-import time
 from pathlib import Path
 
 import torch
 import torchsde
+from _common import interleaved_times
 from torch import nn
 
 from neuralsde.datasets import simulate_lorenz
@@ -90,20 +90,9 @@ class TorchsdeLatent(nn.Module):
 
 
 def time_interleaved(steps: dict, iters: int, warmup: int = 2) -> dict:
-    """Median/min/mean seconds per call of each step, timed round-robin so that every
-    implementation sees the same machine load (the CPU may be shared)."""
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times = {name: [] for name in steps}
-    for _ in range(iters):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
+    """Median/min/mean seconds per call of each step, timed round-robin."""
     out = {}
-    for name, ts in times.items():
-        ts.sort()
+    for name, ts in interleaved_times(steps, iters, warmup).items():
         out[name] = {"median_s": ts[len(ts) // 2], "min_s": ts[0], "mean_s": sum(ts) / len(ts)}
     return out
 

@@ -135,3 +135,14 @@ def test_dpm2_rejects_nonzero_diffusion():
     flow.g = lambda u, y: torch.ones_like(y)
     with pytest.raises(ValueError, match="must be zero"):
         solve(flow, torch.ones(2, 1), torch.tensor([0.0, 1.0]), method="dpm2")
+
+
+@pytest.mark.parametrize("method,extra", [("euler", 0), ("pc", 0), ("dpm2", 1)])
+def test_fixed_step_samplers_evaluate_the_score_the_nominal_number_of_times(method, extra):
+    """One score evaluation per predictor / corrector step (the reverse diffusion needs none),
+    plus dpm2's final denoising step."""
+    _, info = sample(
+        lambda x, t: -x, VPSDE(), (4, 2), method=method, steps=5,
+        generator=torch.Generator().manual_seed(0), return_info=True,
+    )  # fmt: skip
+    assert info["nfe"] == sampling_mod.sample_nfe(method, 5) + extra

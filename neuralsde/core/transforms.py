@@ -112,24 +112,30 @@ class Reverse(SDE):
         tb = t.expand(x.shape[0]) if torch.is_tensor(t) else torch.full((x.shape[0],), t)
         return self.score_fn(x, tb)
 
-    def f_and_g(self, s, x):
-        t = self.time(s)
+    def _time_and_speed(self, s, x):
+        t, k = self.time(s), self.speed(s)
         t = t.to(x.dtype) if torch.is_tensor(t) else t
+        k = k.to(x.dtype) if torch.is_tensor(k) else k
+        return t, k
+
+    def _diffusion(self, g, k):
+        if self.probability_flow:
+            return torch.zeros_like(g)
+        return g if k is None else g * k**0.5
+
+    def f_and_g(self, s, x):
+        t, k = self._time_and_speed(s, x)
         f, g = f_and_g(self.forward_sde, t, x)
         drift = self._c * diffusion_times_score(self.noise_type, g, self.score_at(x, t)) - f
-        if self.probability_flow:
-            g = torch.zeros_like(g)
-        k = self.speed(s)
-        if k is not None:
-            k = k.to(x.dtype) if torch.is_tensor(k) else k
-            drift, g = drift * k, g * (k**0.5)
-        return drift, g
+        return (drift if k is None else drift * k), self._diffusion(g, k)
 
     def f(self, s, x):
         return self.f_and_g(s, x)[0]
 
     def g(self, s, x):
-        return self.f_and_g(s, x)[1]
+        # no score evaluation: the diffusion does not need it
+        t, k = self._time_and_speed(s, x)
+        return self._diffusion(self.forward_sde.g(t, x), k)
 
 
 def reverse(sde, score, T: float = 1.0, probability_flow: bool = False) -> Reverse:

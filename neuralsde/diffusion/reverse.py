@@ -172,6 +172,7 @@ class PredictorCorrectorSDE(SDE):
         i, j = self._phase(tau)
         if j == 0:
             u = torch.tensor(i / self.n, dtype=y.dtype)
-            return self.reverse.f(u, y) / self.n, self.reverse.g(u, y) / math.sqrt(self.n)
+            f, g = self.reverse.f_and_g(u, y)
+            return f / self.n, g / math.sqrt(self.n)
         s, e = self._langevin_step(i, y)
         return e * s, torch.sqrt(2 * e) * torch.ones_like(y)
