@@ -105,6 +105,12 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--no-bridge",
+        dest="bridge",
+        action="store_false",
+        help="plain Li et al. posterior (no next-observation bridge term)",
+    )
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -112,8 +118,8 @@ def main(argv=None):
     train, held, t, cut = make_split(args.dataset, args.series, args.times, args.horizon,
                                      args.seed)  # fmt: skip
     model = LatentSDEForecaster(latent_dim=4, context_dim=16, hidden=32, epochs=args.epochs,
-                                batch_size=args.batch, lr=args.lr, dt=0.01, random_state=args.seed,
-                                verbose=args.verbose)  # fmt: skip
+                                batch_size=args.batch, lr=args.lr, dt=0.01, bridge=args.bridge,
+                                random_state=args.seed, verbose=args.verbose)  # fmt: skip
     start = time.perf_counter()
     model.fit(train)
     fit_s = time.perf_counter() - start

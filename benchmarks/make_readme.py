@@ -70,6 +70,19 @@ SECTIONS = [
     ("Latent SDE adjoint memory (issue #5)", "latent_adjoint_memory", ""),
     ("Latent SDE on irregular OU data (issue #5)", "latent_irregular_fit_ou", ""),
     ("Hurst index recovery (issue #5)", "hurst_recovery", ""),
+    (
+        "Hurst index under the exact likelihood of the Markov approximation (issue #5, diagnostic)",
+        "hurst_exact_likelihood",
+        "`python benchmarks/hurst_exact_likelihood.py`: the same data as the Hurst recovery, "
+        "fitted by the exact Kalman likelihood of the linear fOU model with the latent SDE's "
+        "MarkovFBM noise (no networks, no variational posterior). It separates the error of the "
+        "approximation from the error of variational training.",
+    ),
+    (
+        "Same, with a finer approximation (K=8, gamma_max=100)",
+        "hurst_exact_likelihood_K8_g100",
+        "",
+    ),
     ("Diffusion samplers (issue #6)", "diffusion_samplers", ""),
     ("Diffusion on time-series windows (issue #6)", "diffusion_trajectories", ""),
     ("Darcy fields (issue #6)", "diffusion_darcy", ""),

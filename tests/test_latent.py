@@ -83,16 +83,57 @@ def test_posterior_drift_equals_prior_drift_after_each_series_last_observation()
     model = _model()
     grid = torch.tensor([0.0, 0.3, 0.6], dtype=F64)
     ctx = torch.randn(3, 2, 6, dtype=F64)
-    post = PosteriorSDE(model, _Context(grid, ctx, torch.tensor([0.3, 0.6], dtype=F64)), "ito")
+    context = _Context(grid, ctx, torch.tensor([0.3, 0.6], dtype=F64), dt=0.02)
+    post = PosteriorSDE(model, context, "ito")
     z = torch.randn(2, 3, dtype=F64)
     h = model.h_net(z)
     f_early = post.f(torch.tensor(0.1, dtype=F64), z)
     f_mid = post.f(torch.tensor(0.45, dtype=F64), z)
     assert not torch.allclose(f_early[0], h[0]) and not torch.allclose(f_mid[1], h[1])
     torch.testing.assert_close(f_mid[0], h[0])  # series 0 ended at 0.3
-    # drift on [grid[i-1], grid[i]) reads the context of grid[i]
-    want = model.f_net(torch.cat([z, ctx[2]], -1))
+    # drift on [grid[i-1], grid[i]) reads the context of grid[i] and the time left to it
+    tau = torch.full((2, 1), 0.6 - 0.45, dtype=F64)
+    want = model.f_net(torch.cat([z, ctx[2], tau, 0.02 / (tau + 0.02)], -1))
     torch.testing.assert_close(f_mid[1], want[1])
+
+
+def test_bridge_term_steers_towards_each_series_next_observed_value():
+    """``G (x_next - decode(z)) / (tau + dt)``, with x_next the next *observed* entry per series."""
+    from neuralsde.models.latent import PosteriorSDE, _Context
+
+    model = _model()
+    torch.nn.init.normal_(model.bridge.weight)
+    grid = torch.tensor([0.0, 0.3, 0.6, 0.9], dtype=F64)
+    values = torch.randn(2, 4, 2, dtype=F64)
+    values[0, 2] = float("nan")  # series 0: nothing at 0.6, so its next observation is at 0.9
+    values[1, 2, 0] = float("nan")  # series 1: channel 0 missing at 0.6 (masked out)
+    ctx = torch.randn(4, 2, 6, dtype=F64)
+    context = _Context(grid, ctx, torch.tensor([0.9, 0.9], dtype=F64), values, dt=0.02)
+    z = torch.randn(2, 3, dtype=F64)
+    t = torch.tensor(0.45, dtype=F64)
+    got = PosteriorSDE(model, context, "ito").f(t, z)
+
+    t_next = torch.tensor([[0.9], [0.6]], dtype=F64)
+    x_next = torch.stack([values[0, 3], torch.nan_to_num(values[1, 2])])
+    mask = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=F64)
+    tau = t_next - 0.45
+    r = mask * (x_next - model.decode(z)) / (tau + 0.02)
+    feats = torch.cat([z, ctx[2], tau, 0.02 / (tau + 0.02)], -1)
+    want = model.f_net(feats) + r @ model.bridge.weight.T
+    torch.testing.assert_close(got, want)
+
+
+def test_bridge_false_is_the_plain_context_posterior():
+    from neuralsde.models.latent import PosteriorSDE, _Context
+
+    model = _model(bridge=False)
+    assert model.bridge is None
+    grid = torch.tensor([0.0, 0.5], dtype=F64)
+    ctx = torch.randn(2, 2, 6, dtype=F64)
+    post = PosteriorSDE(model, _Context(grid, ctx, torch.tensor([0.5, 0.5], dtype=F64)), "ito")
+    z = torch.randn(2, 3, dtype=F64)
+    got = post.f(torch.tensor(0.2, dtype=F64), z)
+    torch.testing.assert_close(got, model.f_net(torch.cat([z, ctx[1]], -1)))
 
 
 def _grads(model, adjoint, times, values):

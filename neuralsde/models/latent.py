@@ -21,9 +21,11 @@ STRATONOVICH_METHODS = ("reversible_heun", "heun", "midpoint")
 
 
 class DiagonalDiffusion(nn.Module):
-    """``g_i(z) = floor + sigmoid(MLP_i(z_i))``: one small net per latent coordinate.
+    """``g_i(z) = s_i (floor + sigmoid(MLP_i(z_i)))``: one small net per latent coordinate.
 
-    Each ``g_i`` depends on ``z_i`` only (diagonal noise). ``z: (batch, D) -> (batch, D)``.
+    Each ``g_i`` depends on ``z_i`` only (diagonal noise). The learned scale
+    ``s_i = exp(log_scale_i)`` lets the noise grow past the sigmoid's bound of 1, which rough data
+    (small Hurst index, large increments at short lags) need. ``z: (batch, D) -> (batch, D)``.
     """
 
     def __init__(self, dim: int, hidden: int = 16, floor: float = 1e-3):
@@ -32,11 +34,12 @@ class DiagonalDiffusion(nn.Module):
         self.b1 = nn.Parameter(torch.zeros(dim, hidden))
         self.w2 = nn.Parameter(torch.randn(dim, hidden) / math.sqrt(hidden))
         self.b2 = nn.Parameter(torch.zeros(dim))
+        self.log_scale = nn.Parameter(torch.zeros(dim))
         self.floor = floor
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         h = nn.functional.softplus(z.unsqueeze(-1) * self.w1 + self.b1)
-        return self.floor + torch.sigmoid((h * self.w2).sum(-1) + self.b2)
+        return self.log_scale.exp() * (self.floor + torch.sigmoid((h * self.w2).sum(-1) + self.b2))
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -47,22 +50,49 @@ def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
 
 
 class _Context:
-    """Per-call state: the context ``(T, batch, context)`` on ``grid`` and last-observation times.
+    """Per-call state: the encoder context on the union ``grid`` and each series' next observation.
 
     Drift at ``t in [grid[i-1], grid[i])`` reads ``ctx[i]``, which summarises the observations at
-    times ``>= grid[i]``. After a series' last observation the posterior equals the prior.
-    The context is unbound into ``T`` pieces once: indexing the stacked tensor at every step
-    would make its backward allocate and fill a full ``(T, batch, context)`` gradient per step.
+    times ``>= grid[i]``, and the series' next observation: its values ``x_next`` (``(batch, C)``,
+    mask ``m_next``) and the time left, ``tau``. The posterior steers towards it like a diffusion
+    bridge, ``(x_next - decode(z)) / (tau + dt)``, which a piecewise-constant context cannot
+    express. After a series' last observation the posterior equals the prior. Everything is
+    unbound into ``T`` pieces once: indexing the stacked tensors at every step would make each
+    step's backward fill a full ``(T, batch, ...)`` gradient.
+
+    Args:
+        grid: ``(T,)`` union grid; ctx: ``(T, batch, context)``; t_last: ``(batch,)``.
+        values: ``(batch, T, C)`` on the grid, NaN where missing (``None``: no bridge term).
+        dt: solver step (the bridge's regulariser).
     """
 
-    def __init__(self, grid, ctx, t_last):
-        self.grid, self.ctx, self.t_last = grid, ctx, t_last
+    def __init__(self, grid, ctx, t_last, values=None, dt=0.01):
+        self.grid, self.ctx, self.t_last, self.dt = grid, ctx, t_last, float(dt)
         self.pieces = ctx.unbind(0)
+        B, T = ctx.shape[1], grid.numel()
+        if values is None:
+            nxt = torch.arange(T).expand(B, T)
+            x_next = m_next = ctx.new_zeros(B, T, 0)
+        else:
+            mask = torch.isfinite(values)
+            idx = torch.arange(T).expand(B, T)
+            idx = torch.where(mask.any(-1), idx, torch.full_like(idx, T))
+            nxt = idx.flip(-1).cummin(-1).values.flip(-1).clamp(max=T - 1)  # (B, T)
+            gather = nxt.unsqueeze(-1).expand(-1, -1, values.shape[-1])
+            m_next = mask.gather(1, gather).to(ctx.dtype)
+            x_next = torch.nan_to_num(values.gather(1, gather).to(ctx.dtype))
+        self.t_next = grid[nxt].to(ctx.dtype).transpose(0, 1).unbind(0)
+        self.x_next = x_next.transpose(0, 1).unbind(0)
+        self.m_next = m_next.transpose(0, 1).unbind(0)
 
     def at(self, t):
+        """At time ``t``: ``ctx (batch, context)``, ``tau (batch, 1)``, ``active (batch, 1)``,
+        ``x_next, m_next (batch, C)``."""
         i = torch.searchsorted(self.grid, t.reshape(1).to(self.grid.dtype), right=True)
         i = int(i.clamp(max=self.grid.numel() - 1))
-        return self.pieces[i], (t < self.t_last).to(self.ctx.dtype).unsqueeze(-1)
+        tau = (self.t_next[i] - t.to(self.ctx.dtype)).clamp(min=0).unsqueeze(-1)
+        active = (t < self.t_last).to(self.ctx.dtype).unsqueeze(-1)
+        return self.pieces[i], tau, active, self.x_next[i], self.m_next[i]
 
 
 class PriorSDE(SDE):
@@ -92,10 +122,9 @@ class PosteriorSDE(SDE):
 
     def f(self, t, z):
         m = self.model
-        ctx, active = self.context.at(t)
         h = m.h_net(z)
         self.last_h = (z, h)
-        return h + active * (m.f_net(torch.cat([z, ctx], -1)) - h)
+        return h + m._steer(t, z, z, self.context, h)
 
     def g(self, t, z):
         return self.model.g_net(z)
@@ -137,6 +166,10 @@ class LatentSDE(nn.Module):
             ``"euler"``.
         adjoint: ``None``, ``"reversible"`` or ``"backsolve"``, passed to :func:`neuralsde.solve`.
         dt: solver step in model time units.
+        bridge: give the posterior drift each series' next observation: the time left ``tau``
+            (as ``[tau, dt / (tau + dt)]``) and a bridge term ``G (x_next - decode(z)) /
+            (tau + dt)`` with a learned gain ``G`` (zero at start). ``False`` gives the plain
+            posterior of Li et al. (2020), which sees only the piecewise-constant context.
 
     Shapes: observation ``times: (B, L)`` (NaN padding), ``values: (B, L, C)`` (NaN = missing).
 
@@ -160,6 +193,7 @@ class LatentSDE(nn.Module):
         method: str | None = None,
         adjoint: str | None = None,
         dt: float = 0.01,
+        bridge: bool = True,
     ):
         super().__init__()
         for name, v in (("data_dim", data_dim), ("latent_dim", latent_dim),
@@ -193,10 +227,15 @@ class LatentSDE(nn.Module):
         self.pz0_logstd = nn.Parameter(torch.zeros(latent_dim))
         # With fractional noise the control also reads the OU states Y (the noise's memory).
         n_state = latent_dim * (1 + (noise.K if isinstance(noise, MarkovFBM) else 0))
-        self.f_net = _mlp(n_state + context_dim, hidden, latent_dim)
+        self.use_bridge = bool(bridge)
+        self.f_net = _mlp(n_state + context_dim + 2 * self.use_bridge, hidden, latent_dim)
         self.h_net = _mlp(latent_dim, hidden, latent_dim)
         self.g_net = DiagonalDiffusion(latent_dim)
         self.decoder = nn.Linear(latent_dim, data_dim)
+        # Gain of the posterior's bridge term; zero at start (the plain Li et al. posterior).
+        self.bridge = nn.Linear(data_dim, latent_dim, bias=False) if self.use_bridge else None
+        if self.bridge is not None:
+            nn.init.zeros_(self.bridge.weight)
         if obs_std is None:
             self.obs_logstd = nn.Parameter(torch.full((data_dim,), math.log(0.1)))
         else:
@@ -265,16 +304,31 @@ class LatentSDE(nn.Module):
             return logqp(post, _SharedPrior(post))
 
         def control(t, z, Y):
-            ctx, active = context.at(t)
-            return active * self.f_net(torch.cat([z, Y.flatten(1), ctx], -1))
+            return self._steer(t, z, torch.cat([z, Y.flatten(1)], -1), context)
 
         # Backprop through the steps: compute omega(H) once per solve, not at every step.
         omega = self.noise.omega() if self.adjoint is None else None
         return fractional(self.prior_sde, self.noise, control=control, kl=True, omega=omega)
 
+    def _steer(self, t, z, state, context: _Context, base=None):
+        """Posterior steering at ``t``: ``f_net(state, ctx, tau features) - base`` plus the bridge
+        term ``bridge((x_next - decode(z)) / (tau + dt))``, zero after the last observation."""
+        ctx, tau, active, x_next, m_next = context.at(t)
+        if not self.use_bridge:
+            u = self.f_net(torch.cat([state, ctx], -1))
+            return active * (u if base is None else u - base)
+        u = self.f_net(torch.cat([state, ctx, tau, context.dt / (tau + context.dt)], -1))
+        if base is not None:
+            u = u - base
+        if x_next.shape[-1]:
+            u = u + self.bridge(m_next * (x_next - self.decode(z)) / (tau + context.dt))
+        return active * u
+
     def _adjoint_params(self, context: _Context):
         # ctx is not a parameter of the SDE: hand it to the adjoint so the encoder gets gradients.
-        nets = [self.f_net, self.h_net, self.g_net] + ([self.noise] if self.fractional else [])
+        nets = [self.f_net, self.h_net, self.g_net]
+        nets += [self.bridge, self.decoder] if self.use_bridge else []
+        nets += [self.noise] if self.fractional else []
         params = [p for n in nets for p in n.parameters() if p.requires_grad]
         return [*context.pieces, *params] if context.ctx.requires_grad else params
 
@@ -302,7 +356,8 @@ class LatentSDE(nn.Module):
         observed = torch.isfinite(on).any(-1)
         last = torch.stack([grid[o.nonzero().max()] if o.any() else grid[0] for o in observed])
         ctx_n = ctx.repeat(1, n_samples, 1)
-        context = _Context(grid, ctx_n, last.repeat(n_samples))
+        on_n = on.repeat(n_samples, 1, 1) if self.use_bridge else None
+        context = _Context(grid, ctx_n, last.repeat(n_samples), on_n, self.dt)
         mean_n, logstd_n = mean.repeat(n_samples, 1), logstd.repeat(n_samples, 1)
         eps = torch.randn(mean_n.shape, generator=generator, dtype=mean.dtype)
         z0 = mean_n + logstd_n.exp() * eps

@@ -69,6 +69,8 @@ class LatentSDEForecaster(BaseEstimator):
         obs_std: fixed decoder std in standardised units, or ``None`` to learn it.
         adjoint: ``None``, ``"reversible"`` or ``"backsolve"`` (passed to ``solve``).
         method: solver (default chosen by :class:`LatentSDE`).
+        bridge: posterior drift sees the next observation (:class:`LatentSDE`); ``False`` gives
+            the plain Li et al. (2020) posterior.
         epochs, lr, batch_size, patience: training (shared loop :func:`neuralsde.train.fit`).
         kl_anneal: fraction of the epochs over which the KL weight rises linearly to 1.
         hurst_lr: learning rate of a learnable Hurst index (its own Adam group).
@@ -101,6 +103,7 @@ class LatentSDEForecaster(BaseEstimator):
         adjoint=None,
         method=None,
         dt=0.01,
+        bridge=True,
         epochs=100,
         lr=1e-2,
         batch_size=32,
@@ -124,6 +127,7 @@ class LatentSDEForecaster(BaseEstimator):
         self.adjoint = adjoint
         self.method = method
         self.dt = dt
+        self.bridge = bridge
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -202,6 +206,7 @@ class LatentSDEForecaster(BaseEstimator):
             self.model_ = LatentSDE(
                 batch.n_channels, self.latent_dim, self.context_dim, self.hidden, noise=noise,
                 obs_std=self.obs_std, method=self.method, adjoint=self.adjoint, dt=self.dt,
+                bridge=self.bridge,
             )  # fmt: skip
         times, values = self._tensors(batch)
         gen = self._generator(None)
