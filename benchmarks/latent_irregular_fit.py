@@ -111,6 +111,7 @@ def main(argv=None):
         action="store_false",
         help="plain Li et al. posterior (no next-observation bridge term)",
     )
+    p.add_argument("--refine", type=int, default=0, help="solver points before observations")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
@@ -119,7 +120,8 @@ def main(argv=None):
                                      args.seed)  # fmt: skip
     model = LatentSDEForecaster(latent_dim=4, context_dim=16, hidden=32, epochs=args.epochs,
                                 batch_size=args.batch, lr=args.lr, dt=0.01, bridge=args.bridge,
-                                random_state=args.seed, verbose=args.verbose)  # fmt: skip
+                                refine=args.refine, random_state=args.seed,
+                                verbose=args.verbose)  # fmt: skip
     start = time.perf_counter()
     model.fit(train)
     fit_s = time.perf_counter() - start

@@ -9,7 +9,8 @@ also reads the context from pieces unbound once (``ctx.unbind(0)``) instead of `
 step (whose backward fills a full-size gradient per step), i.e. the same model code as neuralsde.
 The neuralsde side is :class:`neuralsde.models.latent.LatentSDE` with the same sizes, trained by
 ``LatentSDE.elbo`` (path KL through ``neuralsde.core.logqp``), with ``bridge=False``: the plain
-Li et al. posterior of the example (the default posterior also sees the next observation).
+Li et al. posterior of the example (the default posterior also sees the next observation), and
+``snap=True`` (output times on the step grid, as torchsde interpolates between its steps).
 
 Run: ``python benchmarks/latent_vs_torchsde.py [--iters 10 --batch 32 128 256 1024]``; writes
 ``benchmarks/results/latent_vs_torchsde.{json,md}``.
@@ -127,7 +128,9 @@ def run_one(batch: int, args) -> dict:
 
         steps[name] = step
 
-    model = LatentSDE(*sizes, obs_std=0.1, dt=1e-2, method="euler", bridge=False)
+    # snap=True: observation times rounded to the 100 solver steps, as torchsde steps at dt and
+    # interpolates its outputs between steps; exact times would add a step per observation.
+    model = LatentSDE(*sizes, obs_std=0.1, dt=1e-2, method="euler", bridge=False, snap=True)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     times = t.expand(B, L)
 

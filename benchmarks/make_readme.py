@@ -78,11 +78,6 @@ SECTIONS = [
         "MarkovFBM noise (no networks, no variational posterior). It separates the error of the "
         "approximation from the error of variational training.",
     ),
-    (
-        "Same, with a finer approximation (K=8, gamma_max=100)",
-        "hurst_exact_likelihood_K8_g100",
-        "",
-    ),
     ("Diffusion samplers (issue #6)", "diffusion_samplers", ""),
     ("Diffusion on time-series windows (issue #6)", "diffusion_trajectories", ""),
     ("Darcy fields (issue #6)", "diffusion_darcy", ""),

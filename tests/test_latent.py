@@ -97,43 +97,107 @@ def test_posterior_drift_equals_prior_drift_after_each_series_last_observation()
     torch.testing.assert_close(f_mid[1], want[1])
 
 
-def test_bridge_term_steers_towards_each_series_next_observed_value():
-    """``G (x_next - decode(z)) / (tau + dt)``, with x_next the next *observed* entry per series."""
+def test_guided_drift_is_the_brownian_bridge_to_a_noisy_next_observation():
+    """One latent, one channel, Brownian noise: the guided term of the drift is the optimal
+    control towards the next observation, ``g^2 W (x - W z - b) / (r^2 + g^2 tau W^2)``; with a
+    missing next value it vanishes. The series' next *observed* time sets ``tau``."""
     from neuralsde.models.latent import PosteriorSDE, _Context
 
-    model = _model()
-    torch.nn.init.normal_(model.bridge.weight)
+    torch.manual_seed(0)
+    model = LatentSDE(1, latent_dim=1, context_dim=4, hidden=8, dt=0.02, obs_std=0.3).double()
+    with torch.no_grad():
+        model.decoder.weight.fill_(1.7)
+        model.decoder.bias.fill_(-0.2)
+        model.bridge_gain.fill_(0.0)
     grid = torch.tensor([0.0, 0.3, 0.6, 0.9], dtype=F64)
-    values = torch.randn(2, 4, 2, dtype=F64)
-    values[0, 2] = float("nan")  # series 0: nothing at 0.6, so its next observation is at 0.9
-    values[1, 2, 0] = float("nan")  # series 1: channel 0 missing at 0.6 (masked out)
-    ctx = torch.randn(4, 2, 6, dtype=F64)
+    values = torch.tensor([[[0.1], [0.5], [float("nan")], [1.3]], [[0.0], [0.2], [-0.8], [0.4]]],
+                          dtype=F64)  # fmt: skip
+    ctx = torch.randn(4, 2, 4, dtype=F64)
     context = _Context(grid, ctx, torch.tensor([0.9, 0.9], dtype=F64), values, dt=0.02)
-    z = torch.randn(2, 3, dtype=F64)
+    z = torch.tensor([[0.4], [-0.3]], dtype=F64)
     t = torch.tensor(0.45, dtype=F64)
     got = PosteriorSDE(model, context, "ito").f(t, z)
-
-    t_next = torch.tensor([[0.9], [0.6]], dtype=F64)
-    x_next = torch.stack([values[0, 3], torch.nan_to_num(values[1, 2])])
-    mask = torch.tensor([[1.0, 1.0], [0.0, 1.0]], dtype=F64)
-    tau = t_next - 0.45
-    r = mask * (x_next - model.decode(z)) / (tau + 0.02)
+    tau = torch.tensor([[0.9 - 0.45], [0.6 - 0.45]], dtype=F64)  # series 0 skips the NaN at 0.6
+    x = torch.tensor([[1.3], [-0.8]], dtype=F64)
+    g, r, W, b = model.g_net(z), 0.3, 1.7, -0.2
+    bridge = g**2 * W * (x - W * z - b) / (r**2 + g**2 * tau * W**2)
     feats = torch.cat([z, ctx[2], tau, 0.02 / (tau + 0.02)], -1)
-    want = model.f_net(feats) + r @ model.bridge.weight.T
-    torch.testing.assert_close(got, want)
+    torch.testing.assert_close(got, model.f_net(feats) + bridge)
+
+
+def test_guide_is_masked_per_channel_and_scaled_by_its_gain():
+    model = _model()
+    z = torch.randn(2, 3, dtype=F64)
+    tau = torch.tensor([[0.1], [0.2]], dtype=F64)
+    x = torch.randn(2, 2, dtype=F64)
+    none = torch.zeros(2, 2, dtype=F64)
+    torch.testing.assert_close(model.guide(z, None, tau, x, none), torch.zeros(2, 3, dtype=F64))
+    one = torch.tensor([[1.0, 0.0], [1.0, 0.0]], dtype=F64)
+    x_other = x.clone()
+    x_other[:, 1] += 5.0  # a masked channel does not matter
+    base = model.guide(z, None, tau, x, one)
+    torch.testing.assert_close(model.guide(z, None, tau, x_other, one), base)
+    with torch.no_grad():
+        model.bridge_gain.fill_(math.log(2.0))
+    torch.testing.assert_close(model.guide(z, None, tau, x, one), 2 * base)
+
+
+def test_fractional_guide_at_hurst_one_half_is_close_to_the_brownian_bridge():
+    brown = _model()
+    frac = _model(noise=MarkovFBM(hurst=0.5))
+    frac.decoder.load_state_dict(brown.decoder.state_dict())
+    frac.g_net.load_state_dict(brown.g_net.state_dict())
+    z = torch.randn(4, 3, dtype=F64)
+    tau = torch.tensor([[0.05], [0.1], [0.3], [0.6]], dtype=F64)
+    x = torch.randn(4, 2, dtype=F64)
+    mask = torch.ones(4, 2, dtype=F64)
+    Y = torch.zeros(4, 3, 5, dtype=F64)
+    want = brown.guide(z, None, tau, x, mask)
+    torch.testing.assert_close(frac.guide(z, Y, tau, x, mask), want, rtol=2e-2, atol=1e-3)
 
 
 def test_bridge_false_is_the_plain_context_posterior():
     from neuralsde.models.latent import PosteriorSDE, _Context
 
     model = _model(bridge=False)
-    assert model.bridge is None
+    assert model.bridge_gain is None
     grid = torch.tensor([0.0, 0.5], dtype=F64)
     ctx = torch.randn(2, 2, 6, dtype=F64)
     post = PosteriorSDE(model, _Context(grid, ctx, torch.tensor([0.5, 0.5], dtype=F64)), "ito")
     z = torch.randn(2, 3, dtype=F64)
     got = post.f(torch.tensor(0.2, dtype=F64), z)
     torch.testing.assert_close(got, model.f_net(torch.cat([z, ctx[1]], -1)))
+
+
+def test_exact_times_keep_every_observation_and_snapping_that_merges_some_warns():
+    times = torch.tensor([[0.0, 0.003, 0.5]], dtype=F64)
+    values = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]], dtype=F64)
+    grid, on = _model().on_grid(times, values)  # snap=False by default
+    torch.testing.assert_close(grid, times[0])
+    torch.testing.assert_close(on, values)
+    with pytest.warns(RuntimeWarning, match="merged 2 of 6 observed values"):
+        grid, on = _model(snap=True).on_grid(times, values)
+    torch.testing.assert_close(grid, torch.tensor([0.0, 0.5], dtype=F64))
+    torch.testing.assert_close(on[0, 0], values[0, 1])  # the later of the two is kept
+
+
+def test_refined_solve_points_halve_the_last_step_into_each_observation():
+    grid = torch.tensor([0.0, 0.05, 0.3], dtype=F64)
+    model = _model(refine=3)  # dt = 0.02
+    got = model.refined(grid, grid)
+    want = torch.tensor([0.0, 0.04, 0.045, 0.0475, 0.05, 0.29, 0.295, 0.2975, 0.3], dtype=F64)
+    torch.testing.assert_close(got, want)
+    assert _model().refined(grid, grid) is grid  # refine=0 (default)
+    assert _model(refine=3, bridge=False).refined(grid, grid) is grid  # nothing to pin
+    with pytest.raises(ValueError, match="refine"):
+        _model(refine=-1)
+
+
+def test_refined_solve_returns_the_path_at_the_observation_grid_only():
+    times, values = _data()
+    model = _model(refine=4)
+    post = model.posterior(times, values, generator=torch.Generator().manual_seed(0))
+    assert post["z"].shape[0] == post["grid"].numel() == post["ts"].numel()
 
 
 def _grads(model, adjoint, times, values):
@@ -185,7 +249,7 @@ def test_fractional_latent_sde_exposes_a_learnable_hurst_with_a_gradient():
 
 
 def test_fractional_posterior_kl_is_half_the_integrated_squared_control():
-    model = _model(noise=MarkovFBM(hurst=0.7))
+    model = _model(noise=MarkovFBM(hurst=0.7), bridge=False)
     with torch.no_grad():
         for p in model.f_net.parameters():
             p.zero_()

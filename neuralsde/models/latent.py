@@ -124,7 +124,7 @@ class PosteriorSDE(SDE):
         m = self.model
         h = m.h_net(z)
         self.last_h = (z, h)
-        return h + m._steer(t, z, z, self.context, h)
+        return h + m._steer(t, z, None, self.context, h)
 
     def g(self, t, z):
         return self.model.g_net(z)
@@ -166,10 +166,19 @@ class LatentSDE(nn.Module):
             ``"euler"``.
         adjoint: ``None``, ``"reversible"`` or ``"backsolve"``, passed to :func:`neuralsde.solve`.
         dt: solver step in model time units.
-        bridge: give the posterior drift each series' next observation: the time left ``tau``
-            (as ``[tau, dt / (tau + dt)]``) and a bridge term ``G (x_next - decode(z)) /
-            (tau + dt)`` with a learned gain ``G`` (zero at start). ``False`` gives the plain
-            posterior of Li et al. (2020), which sees only the piecewise-constant context.
+        snap: round observation times to the solver grid (``grid[0] + k dt``): no extra solver
+            steps, but times move by up to ``dt / 2`` and two observations of one series within
+            ``dt / 2`` merge (with a warning). ``False`` (default) keeps the exact times, each
+            distinct time adding a step.
+        bridge: steer the posterior towards each series' next observation: ``f_net`` also sees
+            the time left ``tau`` (as ``[tau, dt / (tau + dt)]``), and a guided-proposal term
+            (:meth:`guide`, the optimal control for the prior's noise alone) is added to it.
+            ``False`` gives the plain posterior of Li et al. (2020), which sees only the
+            piecewise-constant context.
+        refine: with ``bridge``, extra solver points at ``t - dt / 2^j``, ``j = 1..refine``,
+            before each observation time ``t`` (see :meth:`refined`): the posterior then pins
+            observations whose noise is small against ``g sqrt(dt)`` (rough paths, e.g. a small
+            Hurst index), at ``refine`` extra steps per observation time. Default 0.
 
     Shapes: observation ``times: (B, L)`` (NaN padding), ``values: (B, L, C)`` (NaN = missing).
 
@@ -194,6 +203,8 @@ class LatentSDE(nn.Module):
         adjoint: str | None = None,
         dt: float = 0.01,
         bridge: bool = True,
+        snap: bool = False,
+        refine: int = 0,
     ):
         super().__init__()
         for name, v in (("data_dim", data_dim), ("latent_dim", latent_dim),
@@ -219,6 +230,10 @@ class LatentSDE(nn.Module):
         self.method = method or ("reversible_heun" if adjoint == "reversible" else "euler")
         self.sde_type = "stratonovich" if self.method in STRATONOVICH_METHODS else "ito"
         self.dt = float(dt)
+        self.snap = bool(snap)
+        if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
+            raise ValueError(f"refine must be an int >= 0; got {refine!r}")
+        self.refine = refine
 
         self.gru = nn.GRU(2 * data_dim + 1, hidden)
         self.ctx_out = nn.Linear(hidden, context_dim)
@@ -232,10 +247,8 @@ class LatentSDE(nn.Module):
         self.h_net = _mlp(latent_dim, hidden, latent_dim)
         self.g_net = DiagonalDiffusion(latent_dim)
         self.decoder = nn.Linear(latent_dim, data_dim)
-        # Gain of the posterior's bridge term; zero at start (the plain Li et al. posterior).
-        self.bridge = nn.Linear(data_dim, latent_dim, bias=False) if self.use_bridge else None
-        if self.bridge is not None:
-            nn.init.zeros_(self.bridge.weight)
+        # Log-gain of the posterior's guided term (see `guide`): 1 at start.
+        self.bridge_gain = nn.Parameter(torch.zeros(latent_dim)) if self.use_bridge else None
         if obs_std is None:
             self.obs_logstd = nn.Parameter(torch.full((data_dim,), math.log(0.1)))
         else:
@@ -260,12 +273,13 @@ class LatentSDE(nn.Module):
         return self.obs_logstd.exp()
 
     # ----------------------------------------------------------------- encoder
-    def grid(self, times: torch.Tensor, snap: bool = True):
+    def grid(self, times: torch.Tensor, snap: bool | None = None):
         """Union grid of the observation times ``(T,)`` and each observation's grid index.
 
-        With ``snap`` the times are rounded to the solver step grid ``grid[0] + k dt`` (error
-        ``<= dt/2``), so that observations add no solver steps.
+        With ``snap`` (default :attr:`snap`) the times are rounded to the solver step grid
+        ``grid[0] + k dt`` (error ``<= dt/2``), so that observations add no solver steps.
         """
+        snap = self.snap if snap is None else snap
         finite = torch.isfinite(times)
         t0 = times[finite].min()
         t = torch.where(finite, times, t0)
@@ -274,15 +288,44 @@ class LatentSDE(nn.Module):
         grid, index = torch.unique(t, sorted=True, return_inverse=True)
         return grid, torch.where(finite, index, -1)
 
-    def on_grid(self, times, values, snap: bool = True):
-        """Values scattered on the union grid: ``grid (T,)``, ``(B, T, C)`` NaN where missing."""
+    def on_grid(self, times, values, snap: bool | None = None):
+        """Values scattered on the union grid: ``grid (T,)``, ``(B, T, C)`` NaN where missing.
+
+        Warns when snapping puts two observations of one series on the same grid time (only the
+        later is kept).
+        """
         grid, index = self.grid(times, snap)
         B, L, C = values.shape
         out = values.new_full((B, grid.numel(), C), float("nan"))
         b = torch.arange(B).unsqueeze(-1).expand(B, L)
         ok = index >= 0
         out[b[ok], index[ok]] = values[ok]
+        kept = int(torch.isfinite(out).sum())
+        seen = int(torch.isfinite(values).sum())
+        if kept < seen:
+            warnings.warn(
+                f"snapping observation times to the dt={self.dt:g} grid merged {seen - kept} of "
+                f"{seen} observed values into later ones at the same grid time; use snap=False "
+                f"or a smaller dt to keep them",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         return grid, out
+
+    def refined(self, ts: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+        """``ts`` plus solver points at ``t_i - dt / 2^j`` (``j = 1..refine``) before each
+        observation time ``t_i``: the last step into an observation is ``dt / 2^refine``.
+
+        An Euler step of length ``h`` adds noise of variance ``g^2 h`` that the posterior cannot
+        steer away, so it can pin an observation only to about ``g sqrt(h)``; with steps of
+        ``dt`` the ELBO then prefers a large observation noise. Returns ``ts`` itself when
+        ``refine == 0`` or the posterior has no guide (``bridge=False``).
+        """
+        if not (self.use_bridge and self.refine) or grid.numel() < 2:
+            return ts
+        back = self.dt * 2.0 ** -torch.arange(1, self.refine + 1, dtype=grid.dtype)
+        pts = (grid[1:, None] - back).flatten()
+        return torch.unique(torch.cat([ts, pts[pts > grid[0]]]))
 
     def encode(self, grid: torch.Tensor, values: torch.Tensor):
         """GRU over the time-reversed grid. ``values: (B, T, C)`` -> ``ctx (T, B, context)``,
@@ -303,33 +346,73 @@ class LatentSDE(nn.Module):
             post = PosteriorSDE(self, context, self.sde_type)
             return logqp(post, _SharedPrior(post))
 
-        def control(t, z, Y):
-            return self._steer(t, z, torch.cat([z, Y.flatten(1)], -1), context)
-
         # Backprop through the steps: compute omega(H) once per solve, not at every step.
         omega = self.noise.omega() if self.adjoint is None else None
+
+        def control(t, z, Y):
+            return self._steer(t, z, Y, context, omega=omega)
+
         return fractional(self.prior_sde, self.noise, control=control, kl=True, omega=omega)
 
-    def _steer(self, t, z, state, context: _Context, base=None):
-        """Posterior steering at ``t``: ``f_net(state, ctx, tau features) - base`` plus the bridge
-        term ``bridge((x_next - decode(z)) / (tau + dt))``, zero after the last observation."""
+    def _steer(self, t, z, Y, context: _Context, base=None, omega=None):
+        """Posterior steering at ``t``, zero after the last observation.
+
+        Brownian noise (``Y is None``): the drift shift ``f_net(z, ctx, ...) - base + g * u``.
+        Fractional noise (``Y: (batch, D, K)``): the control ``f_net(z, Y, ctx, ...) + u`` of the
+        OU channels. ``u`` is the guided term of :meth:`guide` (only with ``bridge=True``).
+        """
         ctx, tau, active, x_next, m_next = context.at(t)
+        state = z if Y is None else torch.cat([z, Y.flatten(1)], -1)
         if not self.use_bridge:
             u = self.f_net(torch.cat([state, ctx], -1))
-            return active * (u if base is None else u - base)
-        u = self.f_net(torch.cat([state, ctx, tau, context.dt / (tau + context.dt)], -1))
+        else:
+            u = self.f_net(torch.cat([state, ctx, tau, context.dt / (tau + context.dt)], -1))
+            if x_next.shape[-1]:
+                guide = self.guide(z, Y, tau, x_next, m_next, omega)
+                u = u + (guide if Y is not None else self.g_net(z) * guide)
         if base is not None:
             u = u - base
-        if x_next.shape[-1]:
-            u = u + self.bridge(m_next * (x_next - self.decode(z)) / (tau + context.dt))
         return active * u
+
+    def guide(self, z, Y, tau, x_next, m_next, omega=None):
+        """Guided-proposal control towards the next observation: ``(batch, D)``.
+
+        For the prior's noise alone (no drift; ``s = g(z)`` held fixed over ``tau``) and one
+        upcoming observation ``x_next ~ N(W z(t + tau) + b, R)`` (``R = obs_std^2``, entries
+        masked by ``m_next``), the optimal Brownian control is ``u = s c W^T (R + s^2 v W W^T)^-1
+        (x_next - W z_hat - b)``. Here ``z_hat = z + s m`` is the predicted latent and ``c``,
+        ``v`` are the effect of a unit control on, and the variance of, the noise increment over
+        ``tau`` (a drift term ``tau h(z)`` in ``z_hat`` changed the ELBO by < 0.06 nats per
+        observation on fOU data, so it is left out):
+
+        - Brownian: ``m = 0``, ``c = 1``, ``v = tau`` (the Brownian bridge);
+        - Markov fBM: :meth:`~neuralsde.noise.MarkovFBM.increment_moments` of the OU state ``Y``.
+
+        The inverse is taken per latent coordinate (exact for one latent and one channel), and
+        scaled by a learned gain ``exp(bridge_gain)`` (1 at start); ``f_net`` learns the rest.
+        Shapes: ``z (B, D)``, ``Y (B, D, K)`` or ``None``, ``tau (B, 1)``,
+        ``x_next, m_next (B, C)``.
+        """
+        s = self.g_net(z)
+        if Y is None:
+            z_hat, c, v = z, 1.0, tau
+        else:
+            m, c, v = self.noise.increment_moments(tau, Y, omega)
+            z_hat = z + s * m
+        prec = m_next / self.obs_std.to(z.dtype) ** 2
+        W = self.decoder.weight
+        a = (prec * (x_next - self.decode(z_hat))) @ W
+        d = prec @ (W * W)
+        return self.bridge_gain.exp() * s * c * a / (1 + s * s * v * d)
 
     def _adjoint_params(self, context: _Context):
         # ctx is not a parameter of the SDE: hand it to the adjoint so the encoder gets gradients.
         nets = [self.f_net, self.h_net, self.g_net]
-        nets += [self.bridge, self.decoder] if self.use_bridge else []
+        nets += [self.decoder] if self.use_bridge else []
         nets += [self.noise] if self.fractional else []
         params = [p for n in nets for p in n.parameters() if p.requires_grad]
+        if self.use_bridge:
+            params += [p for p in (self.bridge_gain, self.obs_logstd) if p.requires_grad]
         return [*context.pieces, *params] if context.ctx.requires_grad else params
 
     def _solve(self, sde, y0, ts, generator, context):
@@ -337,7 +420,7 @@ class LatentSDE(nn.Module):
         return solve(sde, y0, ts, method=self.method, dt=self.dt, adjoint=self.adjoint,
                      generator=generator, adjoint_params=params)  # fmt: skip
 
-    def posterior(self, times, values, out_times=None, n_samples=1, generator=None, snap=True):
+    def posterior(self, times, values, out_times=None, n_samples=1, generator=None, snap=None):
         """Sample the posterior latent paths.
 
         Args:
@@ -362,14 +445,16 @@ class LatentSDE(nn.Module):
         eps = torch.randn(mean_n.shape, generator=generator, dtype=mean.dtype)
         z0 = mean_n + logstd_n.exp() * eps
         ts = grid if out_times is None else torch.unique(torch.cat([grid, out_times.to(grid)]))
+        t_solve = self.refined(ts, grid)
         sde = self._posterior(context)
         if self.fractional:
-            ys = self._solve(sde, sde.augment(z0, generator), ts, generator, context)
-            z = sde.split(ys)[0]
+            ys = self._solve(sde, sde.augment(z0, generator), t_solve, generator, context)
         else:
             y0 = torch.cat([z0, z0.new_zeros(n_samples * B, 1)], -1)
-            ys = self._solve(sde, y0, ts, generator, context)
-            z = ys[..., : self.latent_dim]
+            ys = self._solve(sde, y0, t_solve, generator, context)
+        if t_solve is not ts:
+            ys = ys[torch.searchsorted(t_solve, ts)]
+        z = sde.split(ys)[0] if self.fractional else ys[..., : self.latent_dim]
         kl_path = ys[-1, :, -1]
         kl0 = _kl_normal(mean_n, logstd_n, self.pz0_mean, self.pz0_logstd).sum(-1)
         if out_times is not None:

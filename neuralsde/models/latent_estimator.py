@@ -59,8 +59,8 @@ class LatentSDEForecaster(BaseEstimator):
     """Generative latent SDE for irregular series: fit, interpolate, forecast, sample.
 
     Times are rescaled so the training data span ``[0, 1]`` and values are standardised per
-    channel; ``dt`` is in these rescaled units (also the resolution to which observation times
-    are snapped during training).
+    channel; ``dt`` is in these rescaled units (and, with ``snap=True``, the resolution to which
+    observation times are rounded).
 
     Args:
         latent_dim, context_dim, hidden: sizes of the latent state, encoder context and networks.
@@ -71,6 +71,11 @@ class LatentSDEForecaster(BaseEstimator):
         method: solver (default chosen by :class:`LatentSDE`).
         bridge: posterior drift sees the next observation (:class:`LatentSDE`); ``False`` gives
             the plain Li et al. (2020) posterior.
+        snap: round observation times to the ``dt`` grid (faster when series have many distinct
+            times; moves times by up to ``dt / 2``); default ``False`` keeps exact times.
+        refine: extra solver points ``t - dt / 2^j`` (``j <= refine``) before each observation
+            time, so that the posterior can pin observations of rough series
+            (:meth:`LatentSDE.refined`); default 0.
         epochs, lr, batch_size, patience: training (shared loop :func:`neuralsde.train.fit`).
         kl_anneal: fraction of the epochs over which the KL weight rises linearly to 1.
         hurst_lr: learning rate of a learnable Hurst index (its own Adam group).
@@ -104,6 +109,8 @@ class LatentSDEForecaster(BaseEstimator):
         method=None,
         dt=0.01,
         bridge=True,
+        snap=False,
+        refine=0,
         epochs=100,
         lr=1e-2,
         batch_size=32,
@@ -128,6 +135,8 @@ class LatentSDEForecaster(BaseEstimator):
         self.method = method
         self.dt = dt
         self.bridge = bridge
+        self.snap = snap
+        self.refine = refine
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -206,7 +215,7 @@ class LatentSDEForecaster(BaseEstimator):
             self.model_ = LatentSDE(
                 batch.n_channels, self.latent_dim, self.context_dim, self.hidden, noise=noise,
                 obs_std=self.obs_std, method=self.method, adjoint=self.adjoint, dt=self.dt,
-                bridge=self.bridge,
+                bridge=self.bridge, snap=self.snap, refine=self.refine,
             )  # fmt: skip
         times, values = self._tensors(batch)
         gen = self._generator(None)

@@ -175,6 +175,24 @@ class MarkovFBM(nn.Module):
             hurst = torch.tensor(_check_hurst(hurst), dtype=torch.float64)
         return hurst.to(torch.float64)
 
+    def increment_moments(self, tau: torch.Tensor, Y: torch.Tensor | None = None, omega=None):
+        """Moments of the approximate fBM's increment ``B(t + tau) - B(t)`` given ``Y(t)``.
+
+        Returns ``(m, c, v)``: the conditional mean ``m = sum_k omega_k (e^{-gamma_k tau} - 1)
+        Y_k`` (``(..., M)``, or ``None`` without ``Y``), the response ``c = sum_k omega_k
+        e^{-gamma_k tau}`` to a unit shift of the driving Brownian motion at ``t``, and the
+        conditional variance ``v = sum_jk omega_j omega_k (1 - e^{-(gamma_j + gamma_k) tau}) /
+        (gamma_j + gamma_k)`` (``dv / dtau = c^2``). ``tau: (..., 1)``; ``Y: (..., M, K)``;
+        ``omega`` defaults to :meth:`omega`.
+        """
+        w = (self.omega() if omega is None else omega).to(tau.dtype)
+        gam = self.gammas().to(tau.dtype)
+        e = torch.exp(-gam * tau)  # (..., K)
+        gg = gam[:, None] + gam[None, :]
+        v = (w[:, None] * w[None, :] / gg * -torch.expm1(-gg * tau.unsqueeze(-1))).sum((-2, -1))
+        m = None if Y is None else (Y * (w * (e - 1)).unsqueeze(-2)).sum(-1)
+        return m, (w * e).sum(-1, keepdim=True), v.unsqueeze(-1)
+
     def check_step(self, dt: float) -> None:
         """Raise ValueError unless a solver step resolves the fastest OU: ``gamma_max dt < 0.5``."""
         dt = float(dt)
