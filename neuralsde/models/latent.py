@@ -54,16 +54,16 @@ class _Context:
 
     Drift at ``t in [grid[i-1], grid[i])`` reads ``ctx[i]``, which summarises the observations at
     times ``>= grid[i]``, and the series' next observation: its values ``x_next`` (``(batch, C)``,
-    mask ``m_next``) and the time left, ``tau``. The posterior steers towards it like a diffusion
-    bridge, ``(x_next - decode(z)) / (tau + dt)``, which a piecewise-constant context cannot
-    express. After a series' last observation the posterior equals the prior. Everything is
-    unbound into ``T`` pieces once: indexing the stacked tensors at every step would make each
-    step's backward fill a full ``(T, batch, ...)`` gradient.
+    mask ``m_next``) and the time left, ``tau``, which the guided posterior steers towards
+    (:meth:`LatentSDE.guide`); a piecewise-constant context cannot express such a bridge. After a
+    series' last observation the posterior equals the prior. Everything is unbound into ``T``
+    pieces once: indexing the stacked tensors at every step would make each step's backward fill
+    a full ``(T, batch, ...)`` gradient.
 
     Args:
         grid: ``(T,)`` union grid; ctx: ``(T, batch, context)``; t_last: ``(batch,)``.
-        values: ``(batch, T, C)`` on the grid, NaN where missing (``None``: no bridge term).
-        dt: solver step (the bridge's regulariser).
+        values: ``(batch, T, C)`` on the grid, NaN where missing (``None``: no next values).
+        dt: solver step (scale of the ``dt / (tau + dt)`` feature).
     """
 
     def __init__(self, grid, ctx, t_last, values=None, dt=0.01):
@@ -242,13 +242,12 @@ class LatentSDE(nn.Module):
         self.pz0_logstd = nn.Parameter(torch.zeros(latent_dim))
         # With fractional noise the control also reads the OU states Y (the noise's memory).
         n_state = latent_dim * (1 + (noise.K if isinstance(noise, MarkovFBM) else 0))
-        self.use_bridge = bool(bridge)
+        # Log-gain of the posterior's guided term (see `guide`): 1 at start.
+        self.bridge_gain = nn.Parameter(torch.zeros(latent_dim)) if bridge else None
         self.f_net = _mlp(n_state + context_dim + 2 * self.use_bridge, hidden, latent_dim)
         self.h_net = _mlp(latent_dim, hidden, latent_dim)
         self.g_net = DiagonalDiffusion(latent_dim)
         self.decoder = nn.Linear(latent_dim, data_dim)
-        # Log-gain of the posterior's guided term (see `guide`): 1 at start.
-        self.bridge_gain = nn.Parameter(torch.zeros(latent_dim)) if self.use_bridge else None
         if obs_std is None:
             self.obs_logstd = nn.Parameter(torch.full((data_dim,), math.log(0.1)))
         else:
@@ -262,6 +261,11 @@ class LatentSDE(nn.Module):
     @property
     def fractional(self) -> bool:
         return self.noise is not None
+
+    @property
+    def use_bridge(self) -> bool:
+        """Whether the posterior is guided towards the next observation (``bridge=True``)."""
+        return self.bridge_gain is not None
 
     @property
     def hurst(self) -> torch.Tensor | None:
@@ -321,7 +325,7 @@ class LatentSDE(nn.Module):
         ``dt`` the ELBO then prefers a large observation noise. Returns ``ts`` itself when
         ``refine == 0`` or the posterior has no guide (``bridge=False``).
         """
-        if not (self.use_bridge and self.refine) or grid.numel() < 2:
+        if not (self.use_bridge and self.refine):
             return ts
         back = self.dt * 2.0 ** -torch.arange(1, self.refine + 1, dtype=grid.dtype)
         pts = (grid[1:, None] - back).flatten()
@@ -368,13 +372,14 @@ class LatentSDE(nn.Module):
         else:
             u = self.f_net(torch.cat([state, ctx, tau, context.dt / (tau + context.dt)], -1))
             if x_next.shape[-1]:
-                guide = self.guide(z, Y, tau, x_next, m_next, omega)
-                u = u + (guide if Y is not None else self.g_net(z) * guide)
+                g = self.g_net(z)
+                guide = self.guide(z, Y, tau, x_next, m_next, omega, g)
+                u = u + (guide if Y is not None else g * guide)
         if base is not None:
             u = u - base
         return active * u
 
-    def guide(self, z, Y, tau, x_next, m_next, omega=None):
+    def guide(self, z, Y, tau, x_next, m_next, omega=None, s=None):
         """Guided-proposal control towards the next observation: ``(batch, D)``.
 
         For the prior's noise alone (no drift; ``s = g(z)`` held fixed over ``tau``) and one
@@ -391,9 +396,9 @@ class LatentSDE(nn.Module):
         The inverse is taken per latent coordinate (exact for one latent and one channel), and
         scaled by a learned gain ``exp(bridge_gain)`` (1 at start); ``f_net`` learns the rest.
         Shapes: ``z (B, D)``, ``Y (B, D, K)`` or ``None``, ``tau (B, 1)``,
-        ``x_next, m_next (B, C)``.
+        ``x_next, m_next (B, C)``; ``s``: ``g(z)`` if already computed.
         """
-        s = self.g_net(z)
+        s = self.g_net(z) if s is None else s
         if Y is None:
             z_hat, c, v = z, 1.0, tau
         else:
