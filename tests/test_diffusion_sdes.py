@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from neuralsde import solve
+from neuralsde import reverse, solve
 from neuralsde.diffusion import VESDE, VPSDE, SubVPSDE
 
 SDES = [VPSDE(), SubVPSDE(), VESDE(sigma_min=0.01, sigma_max=50.0)]
@@ -53,7 +53,7 @@ def test_reverse_probability_flow_has_zero_diffusion_and_half_score_term():
     score = lambda x, t: -2 * x  # noqa: E731
     y = torch.randn(3, 2, dtype=torch.float64)
     u = torch.tensor(0.3, dtype=torch.float64)
-    rev, pf = sde.reverse(score), sde.reverse(score, probability_flow=True)
+    rev, pf = reverse(sde, score), reverse(sde, score, probability_flow=True)
     t = rev.time(u)
     k, g2, dtdu = sde.drift_coef(t), sde.diffusion(t) ** 2, rev.time_derivative(u)
     torch.testing.assert_close(rev.f(u, y), (k * y - g2 * (-2 * y)) * dtdu)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuralsde import solve
+from neuralsde import controlled, logqp, solve
 from neuralsde.core.sde import SDE
 from neuralsde.noise import FractionalSDE, MarkovFBM, fractional
 
@@ -65,7 +65,8 @@ def test_solved_paths_have_the_markov_fbm_covariance():
 def test_constant_control_shifts_the_mean_and_integrates_half_u_squared():
     noise = MarkovFBM(hurst=0.7, K=5)
     c = 0.8
-    aug = fractional(Pure(), noise, control=lambda t, x, Y: torch.full_like(Y[..., 0], c), kl=True)
+    base = fractional(Pure(), noise)
+    aug = logqp(controlled(base, lambda t, y, args, f, g: torch.full_like(y[:, :1], c)), base)
     n, dt = 2000, 0.01
     y0 = aug.augment(torch.zeros(n, 1, dtype=F64))
     ys = solve(aug, y0, torch.tensor([0.0, 1.0], dtype=F64), dt=dt,

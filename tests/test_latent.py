@@ -31,6 +31,17 @@ def _model(**kw):
     return LatentSDE(2, **kw).double()
 
 
+def _context_without_values(grid, ctx, t_last):
+    """The posterior's args for series observed on ``grid`` until ``t_last``, with no next
+    values to steer towards (so no guided term)."""
+    from neuralsde.models.latent import _Observations
+
+    B, L = ctx.shape[1], grid.numel()
+    times = grid.expand(B, L)
+    empty = torch.zeros(B, L, 0, dtype=F64)
+    return _Observations(times, ctx, times, empty, empty, t_last.unsqueeze(-1), 0.02)
+
+
 def test_log_likelihood_is_the_gaussian_density_of_observed_entries_only():
     model = _model(obs_std=0.3)
     z = torch.randn(4, 2, 3, dtype=F64)
@@ -78,17 +89,15 @@ def test_elbo_equals_loglik_minus_both_kls_and_annealing_scales_only_the_kl():
 
 
 def test_posterior_drift_equals_prior_drift_after_each_series_last_observation():
-    from neuralsde.models.latent import PosteriorSDE, _Context
-
     model = _model()
     grid = torch.tensor([0.0, 0.3, 0.6], dtype=F64)
     ctx = torch.randn(3, 2, 6, dtype=F64)
-    context = _Context(grid, ctx, torch.tensor([0.3, 0.6], dtype=F64), dt=0.02)
-    post = PosteriorSDE(model, context, "ito")
+    context = _context_without_values(grid, ctx, torch.tensor([0.3, 0.6], dtype=F64))
+    post = model.posterior_sde().posterior
     z = torch.randn(2, 3, dtype=F64)
     h = model.h_net(z)
-    f_early = post.f(torch.tensor(0.1, dtype=F64), z)
-    f_mid = post.f(torch.tensor(0.45, dtype=F64), z)
+    f_early = post.f(torch.tensor(0.1, dtype=F64), z, context)
+    f_mid = post.f(torch.tensor(0.45, dtype=F64), z, context)
     assert not torch.allclose(f_early[0], h[0]) and not torch.allclose(f_mid[1], h[1])
     torch.testing.assert_close(f_mid[0], h[0])  # series 0 ended at 0.3
     # drift on [grid[i-1], grid[i]) reads the context of grid[i] and the time left to it
@@ -101,7 +110,7 @@ def test_guided_drift_is_the_brownian_bridge_to_a_noisy_next_observation():
     """One latent, one channel, Brownian noise: the guided term of the drift is the optimal
     control towards the next observation, ``g^2 W (x - W z - b) / (r^2 + g^2 tau W^2)``; with a
     missing next value it vanishes. The series' next *observed* time sets ``tau``."""
-    from neuralsde.models.latent import PosteriorSDE, _Context
+    from neuralsde.models.latent import observations
 
     torch.manual_seed(0)
     model = LatentSDE(1, latent_dim=1, context_dim=4, hidden=8, dt=0.02, obs_std=0.3).double()
@@ -113,10 +122,10 @@ def test_guided_drift_is_the_brownian_bridge_to_a_noisy_next_observation():
     values = torch.tensor([[[0.1], [0.5], [float("nan")], [1.3]], [[0.0], [0.2], [-0.8], [0.4]]],
                           dtype=F64)  # fmt: skip
     ctx = torch.randn(4, 2, 4, dtype=F64)
-    context = _Context(grid, ctx, torch.tensor([0.9, 0.9], dtype=F64), values, dt=0.02)
+    context = observations(grid.expand(2, -1), values, ctx, dt=0.02)
     z = torch.tensor([[0.4], [-0.3]], dtype=F64)
     t = torch.tensor(0.45, dtype=F64)
-    got = PosteriorSDE(model, context, "ito").f(t, z)
+    got = model.posterior_sde().posterior.f(t, z, context)
     tau = torch.tensor([[0.9 - 0.45], [0.6 - 0.45]], dtype=F64)  # series 0 skips the NaN at 0.6
     x = torch.tensor([[1.3], [-0.8]], dtype=F64)
     g, r, W, b = model.g_net(z), 0.3, 1.7, -0.2
@@ -157,15 +166,14 @@ def test_fractional_guide_at_hurst_one_half_is_close_to_the_brownian_bridge():
 
 
 def test_bridge_false_is_the_plain_context_posterior():
-    from neuralsde.models.latent import PosteriorSDE, _Context
-
     model = _model(bridge=False)
     assert model.bridge_gain is None
     grid = torch.tensor([0.0, 0.5], dtype=F64)
     ctx = torch.randn(2, 2, 6, dtype=F64)
-    post = PosteriorSDE(model, _Context(grid, ctx, torch.tensor([0.5, 0.5], dtype=F64)), "ito")
+    context = _context_without_values(grid, ctx, torch.tensor([0.5, 0.5], dtype=F64))
+    post = model.posterior_sde().posterior
     z = torch.randn(2, 3, dtype=F64)
-    got = post.f(torch.tensor(0.2, dtype=F64), z)
+    got = post.f(torch.tensor(0.2, dtype=F64), z, context)
     torch.testing.assert_close(got, model.f_net(torch.cat([z, ctx[1]], -1)))
 
 
@@ -196,7 +204,7 @@ def test_refined_solve_points_halve_the_last_step_into_each_observation():
 def test_refined_solve_returns_the_path_at_the_observation_grid_only():
     times, values = _data()
     model = _model(refine=4)
-    post = model.posterior(times, values, generator=torch.Generator().manual_seed(0))
+    post = model.posterior(times, values, generator=torch.Generator().manual_seed(0), snap=True)
     assert post["z"].shape[0] == post["grid"].numel() == post["ts"].numel()
 
 

@@ -6,6 +6,7 @@ import pytest
 import torch
 import torchcde
 
+from neuralsde.core.grid import step_grid
 from neuralsde.core.solve import solve
 from neuralsde.models import (
     KINDS,
@@ -30,6 +31,22 @@ def _path(values, t):
     data = torch.cat([t.expand(values.shape[0], -1).unsqueeze(-1), values], dim=-1)
     coeffs = torchcde.hermite_cubic_coefficients_with_backward_differences(data, t)
     return torchcde.CubicSpline(coeffs, t)
+
+
+class _WithoutTables(torch.nn.Module):
+    """The same SDE without the ``precompute`` hook: every step evaluates X(t) and sigma(t)."""
+
+    noise_type, sde_type = "diagonal", "ito"
+
+    def __init__(self, sde):
+        super().__init__()
+        self.sde = sde
+
+    def f(self, t, z, args):
+        return self.sde.f(t, z, args)
+
+    def g(self, t, z, args):
+        return self.sde.g(t, z, args)
 
 
 def _set_linear(linear, weight, bias):
@@ -78,8 +95,7 @@ def _hand_made_sde(kind):
     _set_linear(sde.diffusion.net[0], W_SIGMA, B_SIGMA)
     with torch.no_grad():
         sde.diffusion.raw_scale.fill_(0.3)
-    sde._path, sde._t0, sde._t1 = None, -math.inf, math.inf
-    sde.control = lambda t: X  # X(t) fixed by hand
+    sde.control = lambda t, args: X  # X(t) fixed by hand
     return sde, weight
 
 
@@ -120,7 +136,7 @@ def test_zero_diffusion_parameters_give_exactly_zero_diffusion(kind):
 def test_linear_noise_vanishes_at_the_origin_and_gsde_keeps_zero_fixed(kind):
     torch.manual_seed(0)
     sde = StableSDE(control=2, hidden=4, kind=kind)
-    sde.control = lambda t: torch.randn(3, 2)
+    sde.control = lambda t, args: torch.randn(3, 2)
     zero = torch.zeros(3, 4)
     assert torch.equal(sde.g(T, zero), zero)
     if kind == "gsde":
@@ -150,7 +166,7 @@ def test_a_user_drift_subclass_plugs_in():
             return self.gamma(t, z, x) - z
 
     sde = StableSDE(control=1, hidden=2, kind="lnsde", drift=DampedDrift(2, 1))
-    sde.control = lambda t: X
+    sde.control = lambda t, args: X
     assert torch.allclose(sde.f(T, Z), sde.drift.gamma(T, Z, X) - Z)
     assert isinstance(GeometricDrift(2, 1), TimeDrift)
 
@@ -162,20 +178,21 @@ def test_a_user_drift_subclass_is_not_replaced_by_the_tabulated_projection():
 
     t = torch.linspace(0, 1, 5)
     path = _path(torch.randn(2, 5, 1), t)
-    sde = StableSDE(control=2, hidden=3, kind="lnsde", drift=DampedDrift(3, 2)).set_control(path)
-    sde.tabulate(torch.tensor([0.0, 1.0]), 0.25)
-    assert sde._drift_table is None
+    sde = StableSDE(control=2, hidden=3, kind="lnsde", drift=DampedDrift(3, 2))
+    args = sde.precompute(step_grid(torch.tensor([0.0, 1.0]), 0.25)[0], sde.control_args(path))
+    assert args.drift is None
     z = torch.randn(2, 3)
     ta = torch.tensor(0.5)
-    assert torch.allclose(sde.f(ta, z), sde.drift.gamma(ta, z, sde.control(ta)) - z)
+    assert torch.allclose(sde.f(ta, z, args), sde.drift.gamma(ta, z, sde.control(ta, args)) - z)
 
 
 def test_control_is_held_at_its_end_values_outside_the_path():
     t = torch.linspace(0, 1, 6)
     path = _path(torch.randn(2, 6, 1), t)
-    sde = StableSDE(control=2, hidden=3).set_control(path)
-    assert torch.equal(sde.control(torch.tensor(5.0)), path.evaluate(torch.tensor(1.0)))
-    assert torch.allclose(sde.initial_state(), sde.initial(path.evaluate(torch.tensor(0.0))))
+    sde = StableSDE(control=2, hidden=3)
+    args = sde.control_args(path)
+    assert torch.equal(sde.control(torch.tensor(5.0), args), path.evaluate(torch.tensor(1.0)))
+    assert torch.allclose(sde.initial_state(args), sde.initial(path.evaluate(torch.tensor(0.0))))
 
 
 def test_hidden_path_shapes_for_every_kind_and_ncde():
@@ -217,7 +234,7 @@ def test_bad_arguments_raise(kwargs, error, match):
 
 
 def test_solving_without_a_control_path_raises():
-    with pytest.raises(RuntimeError, match="call set_control"):
+    with pytest.raises(TypeError, match="has no control path: pass args=sde.control_args"):
         StableSDE(control=2, hidden=3).f(T, torch.zeros(1, 3))
 
 
@@ -237,17 +254,17 @@ def _train_growth_interpolator(kind):
     torch.manual_seed(0)
     model = PathRegressor(StableSDE(control=2, hidden=16, kind=kind, width=32), outputs=1)
     fit(model, loss, (coeffs, x), epochs=60, lr=1e-2, patience=None, verbose=False)
-    return model.encoder.set_control(torchcde.CubicSpline(coeffs, t))
+    return model.encoder, model.encoder.control_args(torchcde.CubicSpline(coeffs, t))
 
 
 def test_lsde_hidden_state_stays_bounded_for_ten_training_horizons_and_naive_does_not():
     ts = torch.linspace(0, 10, 11)
     sup = {}
     for kind in ("lsde", "naive"):
-        sde = _train_growth_interpolator(kind)
+        sde, args = _train_growth_interpolator(kind)
         with torch.no_grad():
-            z0 = sde.initial_state()
-            z = solve(sde, z0, ts, dt=0.1, generator=torch.Generator().manual_seed(1))
+            z0 = sde.initial_state(args)
+            z = solve(sde, z0, ts, dt=0.1, generator=torch.Generator().manual_seed(1), args=args)
             sup[kind] = z.abs().amax(dim=(1, 2))
             if kind == "lsde":
                 # a-priori bound: |gamma| <= 1, so |z_i(t)| <= |z0_i| + t + |int sigma_i dW_i|,
@@ -269,14 +286,15 @@ def test_tabulated_control_and_sigma_give_the_same_path_and_gradients(kind):
     sde = StableSDE(control=3, hidden=4, kind=kind)
     ts = torch.tensor([0.0, 0.65, 1.3])
     runs = []
+    args = sde.control_args(path)
     for tabulated in (False, True):
         sde.zero_grad()
-        sde.set_control(path)
-        if tabulated:
-            sde.tabulate(ts, 0.05)
-            assert sde._control_table is not None and sde._drift_table is not None
-        z = solve(sde, sde.initial_state(), ts, dt=0.05, generator=torch.Generator().manual_seed(2))
-        sde.tabulate(None)
+        if tabulated:  # solve calls sde.precompute with its step grid
+            table = sde.precompute(step_grid(ts, 0.05)[0], args)
+            assert table.control is not None and table.drift is not None
+        target = sde if tabulated else _WithoutTables(sde)
+        z = solve(target, sde.initial_state(args), ts, dt=0.05,
+                  generator=torch.Generator().manual_seed(2), args=args)  # fmt: skip
         z.square().sum().backward()
         runs.append((z.detach(), [p.grad.clone() for p in sde.parameters()]))
     assert torch.allclose(runs[0][0], runs[1][0], atol=1e-6)
@@ -287,11 +305,10 @@ def test_tabulated_control_and_sigma_give_the_same_path_and_gradients(kind):
 def test_a_time_off_the_table_grid_is_evaluated_exactly():
     t = torch.linspace(0, 1, 5)
     path = _path(torch.randn(2, 5, 1), t)
-    sde = StableSDE(control=2, hidden=3, kind="lsde").set_control(path)
-    sde.tabulate(torch.tensor([0.0, 1.0]), 0.1)
+    sde = StableSDE(control=2, hidden=3, kind="lsde")
+    args = sde.precompute(step_grid(torch.tensor([0.0, 1.0]), 0.1)[0], sde.control_args(path))
     off, on = torch.tensor(0.37), torch.tensor(0.4)
-    with_table = [sde.control(off), sde.diffusion.sigma(off), sde.diffusion.sigma(on)]
-    sde.tabulate(None)
+    with_table = [sde.control(off, args), sde.sigma(off, args), sde.sigma(on, args)]
     assert torch.equal(with_table[0], path.evaluate(off))
     assert torch.equal(with_table[1], sde.diffusion.sigma(off))
     assert torch.allclose(with_table[2], sde.diffusion.sigma(on), atol=1e-7)

@@ -1,21 +1,34 @@
-"""The shared SDE solver core: the SDE protocol, steppers, Brownian sources, ``solve``,
-adjoints and SDE transforms. Nothing here knows about models, data or diffusion."""
+"""The shared SDE solver core: the SDE protocol, steppers, Brownian sources, step-size
+controllers, the one loop, ``solve``, adjoints and SDE transforms. Nothing here knows about
+models, data or diffusion."""
 
-from .methods import METHODS, Method, register
+from .brownian import BrownianPath, Increment
+from .control import PIController, StepDoubling
+from .loop import DivergenceError
+from .methods import METHODS, Method, register, sde_type_of
 from .sde import SDE, check_protocol
-from .solve import DivergenceError, solve
-from .transforms import LogQP, Reverse, logqp, reverse
+from .solve import solve
+from .transforms import Controlled, LogQP, Reverse, augment, controlled, logqp, reverse, split
 
 __all__ = [
     "METHODS",
     "SDE",
+    "BrownianPath",
+    "Controlled",
     "DivergenceError",
+    "Increment",
     "LogQP",
     "Method",
+    "PIController",
     "Reverse",
+    "StepDoubling",
+    "augment",
     "check_protocol",
+    "controlled",
     "logqp",
     "register",
     "reverse",
+    "sde_type_of",
     "solve",
+    "split",
 ]

@@ -1,17 +1,20 @@
-"""Brownian sources for the solver.
+"""Brownian sources for the solver: one protocol, ``source.increment(i, ta, tb) -> Increment``.
 
 ``GridBrownian`` (the fast default) draws the increments of a fixed grid with one
 ``randn`` call per chunk of steps, and the space-time Levy area with a second call, so
-the same seed gives the same path whatever the method. ``interval`` returns torchsde's
-queryable ``BrownianInterval`` for adaptive steps. Any torchsde-style object called as
-``bm(ta, tb)`` (and ``bm(ta, tb, return_U=True)`` for Levy area) can be passed instead.
+the same seed gives the same path whatever the method; it reads the step index ``i``.
+``QueryBrownian`` wraps any torchsde-style ``bm(ta, tb)`` (``bm(ta, tb, return_U=True)`` for
+Levy area) and reads the times: torchsde's ``BrownianInterval`` (``interval``) for adaptive
+steps, or a user's path shared between solves.
 """
 
 from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
+import numpy as np
 import torch
 
 # Increments are drawn one chunk of steps at a time (one randn call per chunk, at most this
@@ -21,6 +24,14 @@ CHUNK_ELEMENTS = 2**18
 # One background thread draws the next chunk while the solver steps through the current
 # one (randn releases the GIL), so on a multi-core CPU the noise costs almost no wall time.
 _PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="neuralsde-noise")
+
+
+class Increment(NamedTuple):
+    """The Brownian increment of one step: ``W: (batch, brownian)`` and, for methods that
+    declare ``levy_area``, its time integral ``U = int_ta^tb (W_s - W_ta) ds`` (else None)."""
+
+    W: torch.Tensor
+    U: torch.Tensor | None = None
 
 
 def seed_from(generator: torch.Generator | None) -> int:
@@ -36,7 +47,8 @@ class GridBrownian:
     ``CHUNK_ELEMENTS`` numbers takes one).
 
     Args:
-        grid: (n + 1,) increasing float64 tensor of step times.
+        grid: (n + 1,) increasing float64 tensor of step times, or (n + 1, batch) for one
+            grid per series (each series' increments scaled by its own step sizes).
         size: (batch, brownian).
         levy_area: also draw ``U_i = int (W_s - W_ti) ds = h_i (dW_i / 2 + H_i)``,
             with ``H_i ~ N(0, h_i / 12)`` the space-time Levy area.
@@ -46,7 +58,7 @@ class GridBrownian:
     """
 
     def __init__(self, grid, size, *, levy_area=False, generator=None, dtype=None, device=None):
-        self.h = torch.diff(grid.to(torch.float64))
+        self.h = torch.diff(grid.to(torch.float64), dim=0)
         self.size = tuple(size)
         self.levy_area = levy_area
         self.dtype, self.device = dtype, device
@@ -55,7 +67,7 @@ class GridBrownian:
         self.chunk = max(1, min(n, CHUNK_ELEMENTS // per_step))
         n_chunks = -(-n // self.chunk)
         self.seeds = [seed_from(generator) for _ in range(n_chunks)]
-        self._cached = (-1, None, None)
+        self._cached = (-1, None)
         self._pending: dict = {}
 
     def _draw(self, c):
@@ -63,18 +75,20 @@ class GridBrownian:
         gen = torch.Generator(device=self.device or "cpu").manual_seed(self.seeds[c])
         shape = (hi - lo, *self.size)
         sqrt_h = self.h[lo:hi].sqrt().to(device=self.device, dtype=self.dtype)
-        sqrt_h = sqrt_h.view(-1, *([1] * len(self.size)))
+        sqrt_h = sqrt_h.view(*sqrt_h.shape, *([1] * (len(self.size) + 1 - sqrt_h.dim())))
         dw = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device).mul_(sqrt_h)
         u = None
         if self.levy_area:
             z = torch.randn(shape, generator=gen, dtype=self.dtype, device=self.device)
             hh = self.h[lo:hi].to(device=self.device, dtype=self.dtype).view_as(sqrt_h)
             u = z.mul_(sqrt_h / math.sqrt(12.0)).add_(dw, alpha=0.5).mul_(hh)
-        return dw.unbind(0), (u.unbind(0) if u is not None else None)
+        if u is None:
+            return [Increment(w) for w in dw.unbind(0)]
+        return [Increment(w, v) for w, v in zip(dw.unbind(0), u.unbind(0), strict=True)]
 
     def _fetch(self, c):
         previous = self._cached[0]
-        self._cached = (-1, None, None)  # free the old chunk before drawing the next
+        self._cached = (-1, None)  # free the old chunk before drawing the next
         future = self._pending.pop(c, None)
         drawn = future.result() if future is not None else self._draw(c)
         nxt = c - 1 if previous > c else c + 1  # walk on in the direction of travel
@@ -82,37 +96,27 @@ class GridBrownian:
             self._pending[nxt] = _PREFETCH.submit(self._draw, nxt)
         return drawn
 
-    def __getitem__(self, i):
-        """``(dW_i, U_i)``; ``U_i`` is None without Levy area."""
+    def increment(self, i: int, ta=None, tb=None) -> Increment:
+        """The increment of step ``i`` (the times are implied by the grid)."""
         c = i // self.chunk
         if self._cached[0] != c:
-            self._cached = (c, *self._fetch(c))
-        _, dw, u = self._cached
-        j = i - c * self.chunk
-        return dw[j], (u[j] if u is not None else None)
+            self._cached = (c, self._fetch(c))
+        return self._cached[1][i - c * self.chunk]
 
 
 class QueryBrownian:
-    """Wrap a torchsde-style ``bm(ta, tb)`` to give ``(dW, U)`` for any interval."""
+    """Wrap a torchsde-style ``bm(ta, tb)`` as a source: ``increment(i, ta, tb)`` reads the
+    times and ignores the step index. ``ta, tb`` are floats, or ``(batch,)`` arrays of
+    per-series times for a ``bm`` that takes them (:class:`BrownianPath` does)."""
 
     def __init__(self, bm, levy_area=False):
         self.bm, self.levy_area = bm, levy_area
 
-    def __call__(self, ta: float, tb: float):
+    def increment(self, i, ta, tb) -> Increment:
         if self.levy_area:
             dw, u = self.bm(ta, tb, return_U=True)
-            return dw, u
-        return self.bm(ta, tb), None
-
-
-class GridQuery:
-    """Grid-indexed access to a queryable source, so fixed steps share one code path."""
-
-    def __init__(self, source: QueryBrownian, grid):
-        self.source, self.grid = source, [float(t) for t in grid]
-
-    def __getitem__(self, i):
-        return self.source(self.grid[i], self.grid[i + 1])
+            return Increment(dw, u)
+        return Increment(self.bm(ta, tb))
 
 
 def interval(t0, t1, size, *, levy_area=False, generator=None, dtype=None, device=None):
@@ -133,6 +137,7 @@ def interval(t0, t1, size, *, levy_area=False, generator=None, dtype=None, devic
 class BrownianPath:
     """A Brownian path sampled on a fine uniform grid, queryable as ``bm(ta, tb)`` for any
     ``ta < tb`` on that grid (torchsde style, ``return_U=True`` adds the time integral).
+    ``ta`` and ``tb`` may also be ``(batch,)`` arrays: each series' own interval.
 
     Coarse increments and time integrals are exact sums of the fine ones, so solves at
     several step sizes share one path: the fast way to measure convergence orders.
@@ -153,26 +158,34 @@ class BrownianPath:
         fine = GridBrownian(
             grid, size, levy_area=True, generator=generator, dtype=dtype, device=device
         )
-        dw = torch.stack([fine[i][0] for i in range(self.n)])
-        u = torch.stack([fine[i][1] for i in range(self.n)])
+        dw = torch.stack([fine.increment(i).W for i in range(self.n)])
+        u = torch.stack([fine.increment(i).U for i in range(self.n)])
         zero = torch.zeros_like(dw[:1])
         self.w = torch.cat([zero, dw.cumsum(0)])
         # A_k = int_{t0}^{t_k} W_s ds; each fine step adds W_j h + U_j.
         self.a = torch.cat([zero, (self.w[:-1] * self.h + u).cumsum(0)])
 
     def _index(self, t):
-        x = (float(t) - self.t0) / self.h
-        i = round(x)
-        if abs(x - i) > 1e-6 or not 0 <= i <= self.n:
+        x = (np.asarray(t, dtype=np.float64) - self.t0) / self.h
+        i = np.round(x)
+        if np.any(np.abs(x - i) > 1e-6) or np.any(i < 0) or np.any(i > self.n):
             raise ValueError(
                 f"BrownianPath is queryable on its grid t0 + k h (h={self.h:.6g}, "
-                f"0 <= k <= {self.n}); got t={float(t):.9g}"
+                f"0 <= k <= {self.n}); got t={np.asarray(t)}"
             )
-        return i
+        return int(i) if i.ndim == 0 else torch.from_numpy(i.astype(np.int64))
+
+    def _at(self, v, i):
+        if isinstance(i, int):
+            return v[i]
+        return v[i, torch.arange(v.shape[1])]  # (batch, brownian): each series' own time
 
     def __call__(self, ta, tb, return_U=False):
         i, j = self._index(ta), self._index(tb)
-        dw = self.w[j] - self.w[i]
+        dw = self._at(self.w, j) - self._at(self.w, i)
         if not return_U:
             return dw
-        return dw, (self.a[j] - self.a[i]) - self.w[i] * ((j - i) * self.h)
+        span = (j - i) * self.h
+        if not isinstance(span, float):
+            span = span.to(self.w.dtype).unsqueeze(-1)
+        return dw, (self._at(self.a, j) - self._at(self.a, i)) - self._at(self.w, i) * span

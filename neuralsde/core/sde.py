@@ -1,10 +1,15 @@
-"""The SDE protocol shared by every part of neuralsde (the torchsde contract).
+"""The SDE protocol shared by every part of neuralsde (the torchsde contract, plus ``args``).
 
-An SDE is any object with ``f(t, y)``, ``g(t, y)``, ``noise_type`` and ``sde_type``.
-Subclassing :class:`SDE` is optional; it only adds a default ``f_and_g``.
+An SDE is any object with ``f``, ``g``, ``noise_type`` and ``sde_type``. ``f`` and ``g`` take
+``(t, y)`` as in torchsde, or ``(t, y, args)`` to receive the per-call data handed to
+``solve(..., args=...)`` (control paths, contexts, tables), as in diffrax. Two optional hooks:
+``f_and_g`` (both at once) and ``precompute(grid, args) -> args``, which ``solve`` calls once
+with the step grid it built, so that per-time values can be tabulated for the whole grid.
 """
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 from torch import nn
@@ -18,7 +23,9 @@ class SDE(nn.Module):
 
     Shapes: ``y: (batch, state)``; ``f -> (batch, state)``; ``g ->`` ``(batch, state)``
     for diagonal noise, ``(batch, state, 1)`` for scalar noise and
-    ``(batch, state, brownian)`` for additive or general noise. ``t`` is a 0-d tensor.
+    ``(batch, state, brownian)`` for additive or general noise. ``t`` is a 0-d tensor, or
+    ``(batch, 1)`` when ``solve`` is given one time grid per series and the SDE declares
+    ``batched_time = True``. Subclasses may write ``f(t, y)`` or ``f(t, y, args)``.
 
     Example:
         >>> import torch
@@ -34,6 +41,7 @@ class SDE(nn.Module):
 
     noise_type: str = "diagonal"
     sde_type: str = "ito"
+    batched_time: bool = False
 
     def __init__(self, noise_type: str | None = None, sde_type: str | None = None):
         super().__init__()
@@ -48,12 +56,12 @@ class SDE(nn.Module):
     def g(self, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def f_and_g(self, t: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.f(t, y), self.g(t, y)
+    def f_and_g(self, t, y, *args):
+        return self.f(t, y, *args), self.g(t, y, *args)
 
 
 def check_protocol(sde) -> None:
-    """Raise TypeError/ValueError unless ``sde`` follows the torchsde protocol."""
+    """Raise TypeError/ValueError unless ``sde`` follows the protocol."""
     for name in ("f", "g"):
         if not callable(getattr(sde, name, None)):
             raise TypeError(f"sde must have a callable `{name}(t, y)`; got {type(sde).__name__}")
@@ -65,12 +73,105 @@ def check_protocol(sde) -> None:
         raise ValueError(f"sde.sde_type must be one of {SDE_TYPES}; got {sde_type!r}")
 
 
-def f_and_g(sde, t, y):
-    """Evaluate drift and diffusion together, using ``sde.f_and_g`` when it exists."""
+def takes_args(fn) -> bool:
+    """Whether ``fn`` takes ``args``: a parameter named ``args``, ``*args``, or a third
+    positional parameter without a default (``f(t, y, args)`` as in diffrax)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: assume torchsde style
+        return False
+    required = 0
+    for p in params:
+        if p.kind == p.VAR_POSITIONAL or p.name == "args":
+            return True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty:
+            required += 1
+    return required >= 3
+
+
+def _native_f_and_g(sde):
+    """``sde.f_and_g`` unless it is the base class's default (which only composes f and g)."""
     fg = getattr(sde, "f_and_g", None)
-    if fg is not None:
-        return fg(t, y)
-    return sde.f(t, y), sde.g(t, y)
+    if fg is None or getattr(type(sde), "f_and_g", None) is SDE.f_and_g:
+        return None
+    return fg
+
+
+class Terms:
+    """``f``, ``g`` and ``f_and_g`` of an SDE as ``(t, y, args)`` callables, whatever signature
+    the SDE wrote. Built once per solve or per transform: no signature is inspected per step.
+    ``uses_args`` says whether the SDE reads ``args`` at all.
+    """
+
+    __slots__ = ("f", "g", "f_and_g", "uses_args", "sde")
+
+    def __init__(self, sde):
+        native = _native_f_and_g(sde)
+        parts = (sde.f, sde.g) + ((native,) if native is not None else ())
+        self.uses_args = any(takes_args(fn) for fn in parts)
+        self.sde = sde
+        if self.uses_args:
+            f, g = (_three(fn) for fn in (sde.f, sde.g))
+            both = _three(native) if native is not None else None
+        else:
+            f0, g0 = sde.f, sde.g
+
+            def f(t, y, args):
+                return f0(t, y)
+
+            def g(t, y, args):
+                return g0(t, y)
+
+            both = None if native is None else (lambda t, y, args: native(t, y))
+        if both is None:
+
+            def both(t, y, args):
+                return f(t, y, args), g(t, y, args)
+
+        self.f, self.g, self.f_and_g = f, g, both
+
+    def bind(self, args=None) -> Bound:
+        """The SDE with ``args`` bound, for the steppers (see :class:`Bound`)."""
+        return Bound(self, args)
+
+
+def _three(fn):
+    if takes_args(fn):
+        return fn
+
+    def call(t, y, args):
+        return fn(t, y)
+
+    return call
+
+
+class Bound:
+    """An SDE with its ``args`` bound: ``f(t, y)``, ``g(t, y)`` and ``f_and_g(t, y)`` for the
+    steppers, and every other attribute of the SDE (``alpha``, ``data_prediction``, ...).
+    A torchsde-style SDE is called directly, with no wrapper in between."""
+
+    def __init__(self, terms: Terms, args=None):
+        sde = terms.sde
+        if args is not None and not terms.uses_args:
+            raise TypeError(
+                f"args was given, but {type(sde).__name__}.f and .g take (t, y) and cannot "
+                f"receive it; write f(t, y, args) and g(t, y, args), or drop args"
+            )
+        self.sde, self.args = sde, args
+        if terms.uses_args:
+            f, g, both = terms.f, terms.g, terms.f_and_g
+            self.f = lambda t, y: f(t, y, args)
+            self.g = lambda t, y: g(t, y, args)
+            self.f_and_g = lambda t, y: both(t, y, args)
+        else:
+            self.f, self.g = sde.f, sde.g
+            native = _native_f_and_g(sde)
+            f0, g0 = sde.f, sde.g
+            self.f_and_g = native if native is not None else (lambda t, y: (f0(t, y), g0(t, y)))
+        self.noise_type, self.sde_type = sde.noise_type, sde.sde_type
+
+    def __getattr__(self, name):
+        return getattr(self.sde, name)
 
 
 def g_prod(noise_type: str, g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

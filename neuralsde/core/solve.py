@@ -1,4 +1,9 @@
-"""``solve``: the one integrator every model, sampler and detector in neuralsde uses."""
+"""``solve``: the one entry point every model, sampler and detector in neuralsde integrates with.
+
+It validates the request against the method's declarations, builds the step grid (or an
+adaptive controller) and the Brownian source, calls the SDE's ``precompute`` hook once, and
+hands everything to an adjoint object, which runs the loop of :mod:`neuralsde.core.loop`.
+"""
 
 from __future__ import annotations
 
@@ -8,22 +13,18 @@ import numbers
 import numpy as np
 import torch
 
-from .brownian import GridBrownian, GridQuery, QueryBrownian, interval
+from .adjoint import Backsolve, Direct, Outputs, Problem, Reversible
+from .brownian import GridBrownian, QueryBrownian, interval
+from .control import ConstantSteps, PIController, StepDoubling
+from .grid import series_grid, step_grid
+from .loop import DivergenceError
 from .methods import METHODS
-from .sde import brownian_size, check_diffusion_shape, check_protocol, f_and_g
+from .sde import Terms, brownian_size, check_diffusion_shape, check_protocol
 
-ADJOINTS = (None, "reversible", "backsolve")
+ADJOINTS = {None: Direct(), "reversible": Reversible(), "backsolve": Backsolve()}
+CONTROLLERS = ("auto", "constant", "doubling", "pi")
 
-
-class DivergenceError(FloatingPointError):
-    """Raised when the state stops being finite; ``.time`` and ``.step`` say where."""
-
-    def __init__(self, time: float, step: int):
-        self.time, self.step = time, step
-        super().__init__(
-            f"the solution stopped being finite at t={time:.6g} (step {step}); "
-            "try a smaller dt, an adaptive method (rtol/atol) or check the drift and diffusion"
-        )
+__all__ = ["ADJOINTS", "CONTROLLERS", "DivergenceError", "solve"]
 
 
 def solve(
@@ -42,14 +43,18 @@ def solve(
     max_steps: int = 1_000_000,
     adjoint_params=None,
     check_every: int = 32,
+    args=None,
+    controller="auto",
 ) -> torch.Tensor:
     """Integrate ``dy = f(t, y) dt + g(t, y) dW`` and return the solution at ``ts``.
 
     Args:
-        sde: any object with ``f(t, y)``, ``g(t, y)``, ``noise_type`` and ``sde_type``
-            (the torchsde protocol; ``t`` is passed as a 0-d tensor).
+        sde: any object with ``f``, ``g``, ``noise_type`` and ``sde_type``; ``f(t, y)`` (the
+            torchsde protocol) or ``f(t, y, args)``. ``t`` is passed as a 0-d tensor.
         y0: (batch, state) initial state.
-        ts: (T,) strictly increasing output times.
+        ts: (T,) strictly increasing output times, or (T, batch): one grid per series. Each
+            series then steps on its own grid with its own step sizes, ``t`` reaches the SDE
+            as a ``(batch, 1)`` tensor, and the SDE must declare ``batched_time = True``.
         method: one of ``neuralsde.core.methods.METHODS`` (euler, milstein, srk, heun,
             midpoint, reversible_heun, ...).
         dt: fixed step (default ``(ts[-1] - ts[0]) / 100``); with ``rtol``/``atol`` it is
@@ -60,8 +65,15 @@ def solve(
         bm: optional torchsde-style Brownian object ``bm(ta, tb)``, to share a path.
         generator: seeds the Brownian path; the same seed gives the same path for
             every method on the same grid.
-        rtol, atol: switch on adaptive steps controlled by the step-doubling error.
+        rtol, atol: switch on adaptive steps (see ``controller``).
         options: method options, e.g. ``{"derivative_free": True}`` for Milstein.
+        args: per-call data for ``f(t, y, args)`` and ``g(t, y, args)`` (any nesting of
+            dicts, lists and tuples); gradients reach the tensors inside it under every
+            adjoint.
+        controller: ``"auto"`` (fixed steps, or with ``rtol``/``atol`` the PI controller when
+            the method has an embedded error estimate and step doubling otherwise),
+            ``"constant"``, ``"doubling"``, ``"pi"``, or a configured
+            :class:`~neuralsde.core.control.PIController` / ``StepDoubling``.
 
     Returns:
         (T, batch, state) tensor.
@@ -71,213 +83,134 @@ def solve(
         >>> from neuralsde import SDE, solve
         >>> class OU(SDE):
         ...     noise_type, sde_type = "diagonal", "ito"
-        ...     def f(self, t, y):
-        ...         return -y
-        ...     def g(self, t, y):
+        ...     def f(self, t, y, args):
+        ...         return args["theta"] * (args["mu"] - y)
+        ...     def g(self, t, y, args):
         ...         return 0.5 * torch.ones_like(y)
         >>> ys = solve(OU(), torch.ones(8, 2), torch.linspace(0, 1, 5), dt=0.01,
+        ...            args={"theta": 2.0, "mu": torch.zeros(2)},
         ...            generator=torch.Generator().manual_seed(0))
         >>> ys.shape
         torch.Size([5, 8, 2])
     """
     check_protocol(sde)
     y0, ts = _check_y0_ts(y0, ts)
+    per_series = ts.dim() == 2
     cls = _check_method(method, sde)
-    if adjoint not in ADJOINTS:
-        raise ValueError(f"adjoint must be one of {ADJOINTS}; got {adjoint!r}")
-    if adjoint == "reversible" and method != "reversible_heun":
-        raise ValueError(
-            f"adjoint='reversible' needs method='reversible_heun' (the algebraically "
-            f"reversible scheme); got method={method!r}"
-        )
-    adaptive = rtol is not None or atol is not None
-    if adaptive:
-        rtol = 1e-3 if rtol is None else _positive("rtol", rtol)
-        atol = 1e-6 if atol is None else _positive("atol", atol)
-        if not cls.adaptive:
-            raise ValueError(f"method={method!r} does not support adaptive steps (rtol/atol)")
-        if adjoint == "reversible":
-            raise ValueError("adjoint='reversible' needs fixed steps; drop rtol/atol")
-    span = float(ts[-1] - ts[0])
+    adj = _check_adjoint(adjoint)
+    ctrl = _check_controller(controller, rtol, atol, dt_min, cls, sde)
+    fixed = ctrl is None
+    adj.check(cls, sde, fixed)
+    if per_series:
+        _check_per_series(sde, cls, fixed, adj)
+    span = float((ts[-1] - ts[0]).max())
     dt = span / 100 if dt is None else _positive("dt", dt)
+    terms = Terms(sde)
+    terms.bind(args)  # raises early if args cannot reach a torchsde-style SDE
 
-    if adjoint == "backsolve":
-        return _backsolve(
-            sde, y0, ts, method, dt, bm, generator, rtol, atol, options, adjoint_params
-        )
+    if fixed and not isinstance(adj, Backsolve):
+        grid, out_index = (series_grid if per_series else step_grid)(ts, dt, max_steps)
+    else:
+        grid, out_index = None, None
+    hook = getattr(sde, "precompute", None)
+    if hook is not None:
+        args = hook(grid if cls.grid_times else None, args)
 
-    stepper = cls(sde, options)
-    t0 = ts[0]
-    fg0 = f_and_g(sde, t0, y0)
+    def make_stepper(a):
+        stepper = cls(terms.bind(a), options)
+        stepper.want_error = bool(getattr(ctrl, "needs_error_estimate", False))
+        return stepper
+
+    bound_stepper = make_stepper(args)  # validates options and required attributes
+    t0 = ts[0].unsqueeze(-1) if per_series else ts[0]
+    fg0 = bound_stepper.fg(t0, y0)
     _check_drift_diffusion(sde, fg0, y0)
     size = (y0.shape[0], brownian_size(sde.noise_type, fg0[1]))
     dtype, device = y0.dtype, y0.device
+    params = _params(sde, adjoint_params)
 
-    if adaptive:
+    if isinstance(adj, Backsolve):
+        return _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, options,
+                          args, params, fg0, make_stepper)  # fmt: skip
+
+    if fixed:
         if bm is None:
-            bm = interval(
-                ts[0],
-                ts[-1],
-                size,
-                levy_area=cls.levy_area,
-                generator=generator,
-                dtype=dtype,
-                device=device,
-            )
-        source = QueryBrownian(bm, cls.levy_area)
-        return _adaptive(stepper, y0, ts, dt, rtol, atol, dt_min, max_steps, source, fg0)
+            source = GridBrownian(grid, size, levy_area=cls.levy_area, generator=generator,
+                                  dtype=dtype, device=device)  # fmt: skip
+        else:
+            source = QueryBrownian(bm, cls.levy_area)
+        grid_np = grid.numpy()
+        if per_series:
+            times = grid.to(dtype=dtype, device=device).unsqueeze(-1)  # (n + 1, batch, 1)
+            dts = torch.diff(times, dim=0)
+        else:
+            times = grid.to(dtype=dtype, device=device)  # indexed per step: no per-step objects
+            dts = np.diff(grid_np)  # np.float64 is a float; an array keeps memory flat
+        keys = out_index.reshape(-1).tolist() if per_series else out_index
 
-    grid, out_index = step_grid(ts, dt)
-    if bm is None:
-        noise = GridBrownian(
-            grid, size, levy_area=cls.levy_area, generator=generator, dtype=dtype, device=device
-        )
+        def controller_factory(reverse=False):
+            return ConstantSteps(times, dts, grid_np, keys, reverse)
+
+        outputs = Outputs(out_index)
     else:
-        noise = GridQuery(QueryBrownian(bm, cls.levy_area), grid)
-    times = grid.to(dtype=dtype, device=device)  # indexed per step: no per-step objects up front
-    dts = np.diff(grid.numpy())  # np.float64 is a float; an array keeps memory flat
-    if adjoint == "reversible":
-        from .adjoint import reversible_solve
+        if bm is None:
+            bm = interval(ts[0], ts[-1], size, levy_area=cls.levy_area, generator=generator,
+                          dtype=dtype, device=device)  # fmt: skip
+        source = QueryBrownian(bm, cls.levy_area)
+        order = bound_stepper.order()
 
-        return reversible_solve(
-            stepper, y0, times, dts, noise, out_index, fg0, check_every, adjoint_params
-        )
-    return fixed_steps(stepper, y0, times, dts, noise, out_index, fg0, check_every)[0]
+        def controller_factory(reverse=False):
+            return ctrl.begin(ts, dt, order, max_steps, dtype, device)
 
-
-def fixed_steps(stepper, y0, times, dts, noise, out_index, fg0, check_every):
-    """The fixed-step loop: ``len(dts)`` steps, outputs at the grid indices ``out_index``.
-
-    Returns ``(ys, state)``: the stacked outputs and the stepper state after the last step.
-    """
-    step, n = stepper.step, len(dts)
-    state = stepper.init(times[0], y0, fg0)
-    out = iter(out_index)
-    next_out = next(out)
-    outs = []
-    if next_out == 0:
-        outs.append(y0)
-        next_out = next(out, -1)
-    y = y0
-    recent = []
-    for i, dt in enumerate(dts):
-        dw, u = noise[i]
-        y, state = step(times[i], times[i + 1], dt, y, dw, u, state)
-        recent.append(y)
-        if i + 1 == next_out:
-            outs.append(y)
-            next_out = next(out, -1)
-        if len(recent) == check_every or i + 1 == n:
-            check_finite(recent, i + 2 - len(recent), times)
-            recent = []
-    return torch.stack(outs), state
+        outputs = Outputs()
+    problem = Problem(sde, make_stepper, controller_factory, source, y0, fg0, t0, ts[-1], args,
+                      outputs, params, check_every)  # fmt: skip
+    return adj.solve(problem)
 
 
-def check_finite(states, first_step, times):
-    """Raise ``DivergenceError`` at the first non-finite state; ``states[k]`` is the
-    state after step ``first_step + k`` (ending at ``times[first_step + k]``)."""
-    if bool(torch.isfinite(states[-1]).all()):
-        return
-    for k, s in enumerate(states):
-        if not bool(torch.isfinite(s).all()):
-            step = first_step + k
-            raise DivergenceError(float(times[step]), step)
+def _params(sde, adjoint_params):
+    if adjoint_params is not None:
+        return list(adjoint_params)
+    return list(sde.parameters()) if isinstance(sde, torch.nn.Module) else []
 
 
-def _adaptive(stepper, y0, ts, dt, rtol, atol, dt_min, max_steps, source, fg0):
-    """Adaptive steps: accept when the step-doubling error ``|y_two_halves - y_full|``
-    is within ``atol + rtol |y|`` (RMS norm); new step ``h (0.9 / err)^(1/(p + 1/2))``."""
-    step, dtype, device = stepper.step, y0.dtype, y0.device
-    exponent = 1.0 / (stepper.order() + 0.5)
+class _WithArgs(torch.nn.Module):
+    """A torchsde-style view ``f(t, y)``, ``g(t, y)`` of an SDE with its ``args`` bound."""
 
-    def tensor(t):
-        return torch.tensor(t, dtype=dtype, device=device)
+    def __init__(self, sde, terms, args):
+        super().__init__()
+        self.sde, self.noise_type, self.sde_type = sde, sde.noise_type, sde.sde_type
+        self._f, self._g, self._fg, self._args = terms.f, terms.g, terms.f_and_g, args
 
-    t, y = float(ts[0]), y0
-    state = stepper.init(ts[0], y0, fg0)
-    outs, h, n = [y0], dt, 0
-    for t_out in ts[1:].tolist():
-        while t < t_out:
-            last = h >= t_out - t
-            t1 = t_out if last else t + h
-            h_try, tm = t1 - t, 0.5 * (t + t1)
-            ta, tb, tmid = tensor(t), tensor(t1), tensor(tm)
-            dw, u = source(t, t1)
-            y_full, _ = step(ta, tb, h_try, y, dw, u, state)
-            dw1, u1 = source(t, tm)
-            dw2, u2 = source(tm, t1)
-            y_mid, s_mid = step(ta, tmid, 0.5 * h_try, y, dw1, u1, state)
-            y_two, s_two = step(tmid, tb, 0.5 * h_try, y_mid, dw2, u2, s_mid)
-            with torch.no_grad():
-                scale = atol + rtol * torch.maximum(y.abs(), y_two.abs())
-                err = float(((y_two - y_full) / scale).pow(2).mean().sqrt())
-            if not math.isfinite(err):  # a finite err implies a finite y_two
-                if not bool(torch.isfinite(y_two).all()):
-                    raise DivergenceError(t1, n + 1)
-                err = 1e10
-            if err <= 1.0 or h_try <= dt_min:
-                t, y, state, n = t1, y_two, s_two, n + 1
-                if n >= max_steps:
-                    raise RuntimeError(
-                        f"adaptive solve exceeded max_steps={max_steps} at t={t:.6g}"
-                    )
-            factor = 0.9 * (1.0 / max(err, 1e-10)) ** exponent
-            h = max(dt_min, h_try * min(5.0, max(0.2, factor)))
-        outs.append(y)
-    return torch.stack(outs)
+    def f(self, t, y):
+        return self._f(t, y, self._args)
+
+    def g(self, t, y):
+        return self._g(t, y, self._args)
+
+    def f_and_g(self, t, y):
+        return self._fg(t, y, self._args)
 
 
-def step_grid(ts: torch.Tensor, dt: float):
-    """Step times: ``t0 + k dt`` merged with ``ts``. A step point that equals an output time up
-    to the rounding of ``ts``'s dtype (float32 ``k * dt`` is off by ~1e-7) is dropped, so that
-    output times on the step grid add no extra steps. Returns the float64 grid and the grid
-    index of each output time."""
-    t = ts.detach().to("cpu", torch.float64).numpy()
-    n = max(1, math.ceil((t[-1] - t[0]) / dt - 1e-9))
-    base = t[0] + dt * np.arange(n + 1)
-    tol = 1e-9 * dt + 16 * torch.finfo(ts.dtype).eps * float(np.abs(t).max())
-    base = base[base < t[-1] - tol]
-    near = np.min(np.abs(base[:, None] - t[None, :]), axis=1) <= tol
-    grid = np.union1d(base[~near], t)
-    out_index = np.searchsorted(grid, t).tolist()
-    return torch.from_numpy(grid), out_index
-
-
-def _backsolve(sde, y0, ts, method, dt, bm, generator, rtol, atol, options, adjoint_params):
+def _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, options, args,
+               params, fg0, make_stepper):  # fmt: skip
     import torchsde
 
-    if not isinstance(sde, torch.nn.Module):
-        raise TypeError(
-            f"adjoint='backsolve' needs the sde to be a torch.nn.Module (so its parameters "
-            f"are known); got {type(sde).__name__}"
-        )
     if bm is None:
-        fg0 = f_and_g(sde, ts[0], y0)
-        _check_drift_diffusion(sde, fg0, y0)
-        size = (y0.shape[0], brownian_size(sde.noise_type, fg0[1]))
-        bm = interval(
-            ts[0],
-            ts[-1],
-            size,
-            levy_area=method == "srk",
-            generator=generator,
-            dtype=y0.dtype,
-            device=y0.device,
-        )
-    adaptive = rtol is not None
-    kwargs = dict(rtol=rtol, atol=atol) if adaptive else {}
-    return torchsde.sdeint_adjoint(
-        sde,
-        y0,
-        ts,
-        bm=bm,
-        method=method,
-        dt=dt,
-        adaptive=adaptive,
-        options=options,
-        adjoint_params=adjoint_params,
-        **kwargs,
-    )
+        bm = interval(ts[0], ts[-1], size, levy_area=cls.levy_area, generator=generator,
+                      dtype=y0.dtype, device=y0.device)  # fmt: skip
+    kwargs = {}
+    if ctrl is not None:
+        kwargs = dict(adaptive=True, rtol=ctrl.rtol, atol=ctrl.atol)
+
+    def run(a, y0_, adjoint_params):
+        module = sde if not terms.uses_args else _WithArgs(sde, terms, a)
+        return torchsde.sdeint_adjoint(module, y0_, ts, bm=bm, method=cls.torchsde_name, dt=dt,
+                                       options=options, adjoint_params=adjoint_params, **kwargs)
+
+    problem = Problem(sde, make_stepper, None, None, y0, fg0, ts[0], ts[-1], args, None,
+                      params, 0)  # fmt: skip
+    return adj.solve(problem, run)
 
 
 def _positive(name, value):
@@ -286,6 +219,72 @@ def _positive(name, value):
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be positive and finite; got {value}")
     return float(value)
+
+
+def _check_adjoint(adjoint):
+    if isinstance(adjoint, (Direct, Reversible, Backsolve)):
+        return adjoint
+    if adjoint not in ADJOINTS:
+        raise ValueError(f"adjoint must be one of {tuple(ADJOINTS)}; got {adjoint!r}")
+    return ADJOINTS[adjoint]
+
+
+def _check_controller(controller, rtol, atol, dt_min, cls, sde):
+    """The adaptive controller to use, or None for fixed steps."""
+    if isinstance(controller, (PIController, StepDoubling)):
+        if rtol is not None or atol is not None:
+            raise ValueError("pass rtol/atol to the controller object or to solve, not both")
+        choice = controller
+    else:
+        if controller not in CONTROLLERS:
+            raise ValueError(
+                f"controller must be one of {CONTROLLERS} or a PIController/StepDoubling "
+                f"object; got {controller!r}"
+            )
+        adaptive = rtol is not None or atol is not None
+        if controller == "constant" or (controller == "auto" and not adaptive):
+            if adaptive:
+                raise ValueError("controller='constant' takes no rtol/atol")
+            return None
+        tol = dict(
+            rtol=1e-3 if rtol is None else _positive("rtol", rtol),
+            atol=1e-6 if atol is None else _positive("atol", atol),
+            dt_min=dt_min,
+        )
+        embedded = cls.has_error_estimate(sde.noise_type)
+        if controller == "pi" or (controller == "auto" and embedded):
+            choice = PIController(**tol)
+        else:
+            choice = StepDoubling(**tol)
+    if not cls.adaptive:
+        raise ValueError(f"method={cls.name!r} does not support adaptive steps (rtol/atol)")
+    if choice.needs_error_estimate and not cls.has_error_estimate(sde.noise_type):
+        fits = sorted(n for n, m in METHODS.items() if m.fits(sde) and m.has_error_estimate(sde.noise_type))
+        raise ValueError(
+            f"the PI controller needs an embedded error estimate, which method={cls.name!r} "
+            f"lacks for noise_type={sde.noise_type!r}; use controller='doubling' or one of {fits}"
+        )
+    return choice
+
+
+def _check_per_series(sde, cls, fixed, adj):
+    if not getattr(sde, "batched_time", False):
+        raise ValueError(
+            f"ts of shape (T, batch) gives every series its own grid, and then t reaches "
+            f"f and g as a (batch, 1) tensor; {type(sde).__name__} does not declare "
+            f"batched_time = True. Declare it (if f and g broadcast over such a t) or pass "
+            f"one grid ts of shape (T,)"
+        )
+    if not cls.per_series:
+        fits = sorted(n for n, m in METHODS.items() if m.per_series and m.fits(sde))
+        raise ValueError(
+            f"method={cls.name!r} does not support one grid per series (ts of shape "
+            f"(T, batch)); methods that do and fit this SDE: {fits}"
+        )
+    if not fixed:
+        raise ValueError("one grid per series (ts of shape (T, batch)) needs fixed steps")
+    if not adj.per_series:
+        raise ValueError(f"adjoint={adj.name!r} needs one grid ts of shape (T,)")
 
 
 def _check_y0_ts(y0, ts):
@@ -302,20 +301,28 @@ def _check_y0_ts(y0, ts):
         raise ValueError(f"y0 must be finite; found {y0[tuple(bad)].item()} at index {tuple(bad)}")
     if not isinstance(ts, torch.Tensor):
         ts = torch.as_tensor(ts, dtype=y0.dtype, device=y0.device)
-    if ts.dim() != 1 or len(ts) < 2:
+    if ts.dim() not in (1, 2) or len(ts) < 2:
         raise ValueError(
-            f"ts must be a 1-D tensor of at least 2 times; got shape {tuple(ts.shape)}"
+            f"ts must be a tensor of at least 2 times, of shape (T,) or (T, batch); got shape "
+            f"{tuple(ts.shape)}"
+        )
+    if ts.dim() == 2 and ts.shape[1] != y0.shape[0]:
+        raise ValueError(
+            f"ts of shape (T, batch) must have one column per series: got {ts.shape[1]} "
+            f"columns for y0 with batch {y0.shape[0]}"
         )
     if ts.device != y0.device:
         raise ValueError(f"ts is on {ts.device} but y0 is on {y0.device}; put both on one device")
     if not bool(torch.isfinite(ts).all()):
         raise ValueError(f"ts must be finite; got {ts.tolist()}")
-    steps = torch.diff(ts)
+    steps = torch.diff(ts, dim=0)
     if not bool((steps > 0).all()):
-        i = int(torch.nonzero(steps <= 0)[0])
+        i, *col = torch.nonzero(steps <= 0)[0].tolist()
+        where = f"[{i}, {col[0]}]" if col else f"[{i}]"
+        after = f"[{i + 1}, {col[0]}]" if col else f"[{i + 1}]"
         raise ValueError(
-            f"ts must be strictly increasing; got ts[{i}]={ts[i].item():.6g} followed by "
-            f"ts[{i + 1}]={ts[i + 1].item():.6g}"
+            f"ts must be strictly increasing; got ts{where}={ts[i][tuple(col)].item():.6g} "
+            f"followed by ts{after}={ts[i + 1][tuple(col)].item():.6g}"
         )
     return y0, ts
 

@@ -1,6 +1,7 @@
 """Score-based diffusion on the shared solver core: forward SDEs, score networks, training,
 samplers (all through ``neuralsde.solve``), likelihoods, guidance, trajectories and fields."""
 
+from . import dpm_solver  # noqa: F401  (registers the core method "dpm2")
 from .checkpoint import load_checkpoint, net_from_config, save_checkpoint
 from .fields import DarcyFields
 from .guidance import Inpaint, ObservationGuidance, ResidualGuidance, guided_score
@@ -8,7 +9,7 @@ from .likelihood import log_likelihood
 from .losses import dsm_loss
 from .metrics import mmd2, noise_floor, sliced_wasserstein
 from .nets import ScoreMLP, TimeEmbedding
-from .reverse import PredictorCorrectorSDE, ReverseSDE
+from .reverse import PredictorCorrectorSDE, ReverseSDE, tweedie
 from .sampling import sample
 from .score import ScoreModel
 from .sdes import VESDE, VPSDE, ForwardSDE, SubVPSDE, sde_from_config
@@ -49,5 +50,6 @@ __all__ = [
     "sde_from_config",
     "sliced_wasserstein",
     "train_score",
+    "tweedie",
     "two_moons",
 ]

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from neuralsde.diffusion.reverse import tweedie
+
 
 def _view(v, x):
     return v.reshape((-1,) + (1,) * (x.dim() - 1))
@@ -134,7 +136,7 @@ def guided_score(score_fn, sde, guidance):
             with torch.enable_grad():
                 xg = x.detach().requires_grad_(True)
                 s = score_fn(xg, t)
-                x0 = (xg + sigma**2 * s) / alpha
+                x0 = tweedie(xg, s, alpha, sigma)
                 losses = [g.loss(x0, t, alpha, sigma) for g in soft]
                 losses = [v for v in losses if v is not None]
                 if losses:

@@ -22,6 +22,18 @@ from neuralsde.core.transforms import Reverse
 SCHEDULES = ("linear", "logsnr")
 
 
+def tweedie(x: torch.Tensor, score: torch.Tensor, alpha, sigma) -> torch.Tensor:
+    """Tweedie's denoiser ``E[x_0 | x_t = x] = (x + sigma_t^2 score) / alpha_t`` for a forward
+    SDE with marginal ``N(alpha_t x_0, sigma_t^2 I)``; ``alpha, sigma`` broadcast against ``x``.
+
+    Example:
+        >>> x = torch.tensor([[2.0]])
+        >>> tweedie(x, -x / 2.0, torch.tensor(1.0), torch.tensor(1.0))  # N(0, 1) data, t: var 2
+        tensor([[1.]])
+    """
+    return (x + sigma**2 * score) / alpha
+
+
 def _flat_score(score_fn, shape, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     b = y.shape[0]
     tb = t.reshape(()).expand(b) if t.dim() == 0 else t
@@ -41,7 +53,8 @@ class ReverseSDE(Reverse):
     Example:
         >>> import torch
         >>> from neuralsde.diffusion import VPSDE
-        >>> rev = VPSDE().reverse(lambda x, t: -x, probability_flow=True, shape=(2,))
+        >>> from neuralsde import reverse
+        >>> rev = reverse(VPSDE(), lambda x, t: -x, probability_flow=True, shape=(2,))
         >>> rev.g(torch.tensor(0.5), torch.ones(4, 2)).abs().sum().item()
         0.0
     """
@@ -55,9 +68,10 @@ class ReverseSDE(Reverse):
         eps: float | None = None,
         schedule: str = "linear",
         sde_type: str = "ito",
+        T: float | None = None,
     ):
-        if not callable(score_fn):
-            raise TypeError(f"score_fn must be callable (x, t) -> score; got {type(score_fn)!r}")
+        if T is not None and float(T) != forward.T:
+            raise ValueError(f"T must be the forward SDE's horizon {forward.T}; got {T!r}")
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
         super().__init__(forward, score_fn, forward.T, probability_flow, sde_type=sde_type)
@@ -111,10 +125,9 @@ class ReverseSDE(Reverse):
         return self.forward_sde.sigma(self.time(u))
 
     def data_prediction(self, u, y):
-        """Tweedie's denoiser ``E[x_0 | x_t = y] = (y + sigma^2 score) / alpha``."""
+        """Tweedie's denoiser ``E[x_0 | x_t = y]`` at ``t = tau(u)``."""
         t = self.time(u).to(y)
-        a, s = self.forward_sde.alpha(t), self.forward_sde.sigma(t)
-        return (y + s**2 * self.score(u, y)) / a
+        return tweedie(y, self.score(u, y), self.forward_sde.alpha(t), self.forward_sde.sigma(t))
 
 
 class PredictorCorrectorSDE(SDE):

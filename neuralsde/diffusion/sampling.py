@@ -23,9 +23,9 @@ import numbers
 
 import torch
 
-from neuralsde.core import solve
+from neuralsde.core import reverse, solve
 from neuralsde.diffusion.guidance import as_guidance_list, guided_score
-from neuralsde.diffusion.reverse import PredictorCorrectorSDE, ReverseSDE
+from neuralsde.diffusion.reverse import PredictorCorrectorSDE, tweedie
 from neuralsde.diffusion.score import check_score_fn
 
 METHODS = ("euler", "pc", "ode", "dpm2", "adaptive")
@@ -76,20 +76,13 @@ def _ode(rev, y0, steps, generator, opts):
             rtol=opts["rtol"],
             atol=opts["atol"],
             generator=generator,
+            controller="doubling",
         )[-1]
     return solve(rev, y0, _span(y0), method="heun", dt=1.0 / steps, generator=generator)[-1]
 
 
 def _dpm2(rev, y0, steps, generator, opts):
-    return solve(
-        rev,
-        y0,
-        _span(y0),
-        method="dpm2",
-        dt=1.0 / steps,
-        generator=generator,
-        options={"final_time": 1.0},
-    )[-1]
+    return solve(rev, y0, _span(y0), method="dpm2", dt=1.0 / steps, generator=generator)[-1]
 
 
 def _adaptive(rev, y0, steps, generator, opts):
@@ -103,6 +96,7 @@ def _adaptive(rev, y0, steps, generator, opts):
         rtol=opts["rtol"],
         atol=opts["atol"],
         generator=generator,
+        controller="doubling",
     )[-1]
 
 
@@ -190,7 +184,7 @@ def sample(
 
     counter = _Counter(guided_score(score_model, sde, items))
     builder, pf, schedule, sde_type = _SAMPLERS[method]
-    rev = ReverseSDE(
+    rev = reverse(
         sde,
         counter,
         probability_flow=pf,
@@ -213,8 +207,7 @@ def sample(
         with torch.no_grad() if not items else torch.enable_grad():
             s = counter(x, t_end)
         view = (-1,) + (1,) * (x.dim() - 1)
-        a, sg = sde.alpha(t_end).reshape(view), sde.sigma(t_end).reshape(view)
-        x = ((x + sg**2 * s) / a).detach()
+        x = tweedie(x, s, sde.alpha(t_end).reshape(view), sde.sigma(t_end).reshape(view)).detach()
     if return_info:
         return x, {"nfe": counter.nfe, "method": method, "steps": steps}
     return x

@@ -2,7 +2,7 @@
 
 Each forward SDE ``dx = f(t) x dt + g(t) dW`` on ``t in [0, T]`` knows its own mathematics:
 the Gaussian marginal ``x_t | x_0 ~ N(alpha(t) x_0, sigma(t)^2 I)``, its prior at ``T`` and
-``reverse(score_fn)``, which returns the reverse-time SDE object handed to ``neuralsde.solve``.
+its reverse-time class, which ``neuralsde.reverse(sde, score)`` builds for ``neuralsde.solve``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 import torch
 
 from neuralsde.core.sde import SDE
+from neuralsde.diffusion.reverse import ReverseSDE
 
 
 def _as_time(t, like: torch.Tensor | None = None) -> torch.Tensor:
@@ -101,24 +102,8 @@ class ForwardSDE(SDE):
         sq = z.reshape(z.shape[0], -1).pow(2).sum(-1)
         return -0.5 * d * math.log(2 * math.pi * s2) - 0.5 * sq / s2
 
-    def reverse(self, score_fn, probability_flow: bool = False, shape=None, eps=None):
-        """The reverse-time SDE (or probability-flow ODE) as an SDE object for ``solve``.
-
-        The returned object integrates in ``s = T - t`` from ``0`` to ``T - eps``, with drift
-        ``-(f - c g^2 score)(T - s)`` (``c = 1``, or ``1/2`` for the probability flow) and
-        diffusion ``g(T - s)`` (zero for the probability flow). ``score_fn(x, t)`` takes
-        ``x: (batch, *shape)`` and ``t: (batch,)``.
-
-        Example:
-            >>> import torch
-            >>> sde = VPSDE()
-            >>> rev = sde.reverse(lambda x, t: -x, shape=(2,))
-            >>> rev.f(torch.tensor(0.0), torch.zeros(3, 2)).shape
-            torch.Size([3, 2])
-        """
-        from neuralsde.diffusion.reverse import ReverseSDE
-
-        return ReverseSDE(self, score_fn, probability_flow=probability_flow, shape=shape, eps=eps)
+    # the reverse-time class that ``neuralsde.reverse(sde, score, ...)`` builds
+    reverse_class = ReverseSDE
 
     def config(self) -> dict:
         """A JSON-able description used by checkpoints."""

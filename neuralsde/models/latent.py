@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
-from neuralsde.core import SDE, logqp, solve
+from neuralsde.core import SDE, augment, controlled, logqp, solve, split
+from neuralsde.core.methods import METHODS, sde_type_of
+from neuralsde.core.solve import ADJOINTS
 from neuralsde.noise import MarkovFBM, fractional
 
-STRATONOVICH_METHODS = ("reversible_heun", "heun", "midpoint")
 
 
 class DiagonalDiffusion(nn.Module):
@@ -49,56 +52,122 @@ def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
     )  # fmt: skip
 
 
-class _Context:
-    """Per-call state: the encoder context on the union ``grid`` and each series' next observation.
+class _Observations(NamedTuple):
+    """The posterior's per-call data (``args`` of its solve): every series' observation times
+    and what the drift reads between them.
 
-    Drift at ``t in [grid[i-1], grid[i])`` reads ``ctx[i]``, which summarises the observations at
-    times ``>= grid[i]``, and the series' next observation: its values ``x_next`` (``(batch, C)``,
-    mask ``m_next``) and the time left, ``tau``, which the guided posterior steers towards
-    (:meth:`LatentSDE.guide`); a piecewise-constant context cannot express such a bridge. After a
-    series' last observation the posterior equals the prior. Everything is unbound into ``T``
-    pieces once: indexing the stacked tensors at every step would make each step's backward fill
-    a full ``(T, batch, ...)`` gradient.
-
-    Args:
-        grid: ``(T,)`` union grid; ctx: ``(T, batch, context)``; t_last: ``(batch,)``.
-        values: ``(batch, T, C)`` on the grid, NaN where missing (``None``: no next values).
-        dt: solver step (scale of the ``dt / (tau + dt)`` feature).
+    ``times: (B, L)`` increasing per series (``inf`` padding); ``ctx: (L, B, context)`` the
+    encoder context at each time; ``t_next: (B, L)``, ``x_next, m_next: (B, L, C)`` the next
+    *observed* time at or after each index, its values (0 where missing) and mask;
+    ``t_last: (B, 1)`` the last observed time; ``omega`` the fractional weights (or None).
+    The drift at ``t in [times[i-1], times[i])`` reads index ``i``.
     """
 
-    def __init__(self, grid, ctx, t_last, values=None, dt=0.01):
-        self.grid, self.ctx, self.t_last, self.dt = grid, ctx, t_last, float(dt)
-        self.pieces = ctx.unbind(0)
-        B, T = ctx.shape[1], grid.numel()
-        if values is None:
-            nxt = torch.arange(T).expand(B, T)
-            x_next = m_next = ctx.new_zeros(B, T, 0)
-        else:
-            mask = torch.isfinite(values)
-            idx = torch.arange(T).expand(B, T)
-            idx = torch.where(mask.any(-1), idx, torch.full_like(idx, T))
-            nxt = idx.flip(-1).cummin(-1).values.flip(-1).clamp(max=T - 1)  # (B, T)
-            gather = nxt.unsqueeze(-1).expand(-1, -1, values.shape[-1])
-            m_next = mask.gather(1, gather).to(ctx.dtype)
-            x_next = torch.nan_to_num(values.gather(1, gather).to(ctx.dtype))
-        self.t_next = grid[nxt].to(ctx.dtype).transpose(0, 1).unbind(0)
-        self.x_next = x_next.transpose(0, 1).unbind(0)
-        self.m_next = m_next.transpose(0, 1).unbind(0)
+    times: torch.Tensor
+    ctx: torch.Tensor
+    t_next: torch.Tensor
+    x_next: torch.Tensor
+    m_next: torch.Tensor
+    t_last: torch.Tensor
+    dt: float
+    omega: torch.Tensor | None = None
 
-    def at(self, t):
-        """At time ``t``: ``ctx (batch, context)``, ``tau (batch, 1)``, ``active (batch, 1)``,
-        ``x_next, m_next (batch, C)``."""
-        i = torch.searchsorted(self.grid, t.reshape(1).to(self.grid.dtype), right=True)
-        i = int(i.clamp(max=self.grid.numel() - 1))
-        tau = (self.t_next[i] - t.to(self.ctx.dtype)).clamp(min=0).unsqueeze(-1)
-        active = (t < self.t_last).to(self.ctx.dtype).unsqueeze(-1)
-        return self.pieces[i], tau, active, self.x_next[i], self.m_next[i]
+
+class _Context(NamedTuple):
+    """:class:`_Observations` tabulated on the solver's step grid (``precompute``): the values
+    of step ``k`` are ``ctx[k]``, ... (each ``(B, ...)``; one piece per step, so that a step's
+    backward touches only its own piece). ``step_times``: float64 times of the grid (its first
+    series' column), looked up by the time the stepper passes; off the grid the drift falls
+    back to the exact lookup in ``obs``."""
+
+    obs: _Observations
+    step_times: np.ndarray
+    tol: float
+    ctx: tuple
+    t_next: tuple
+    x_next: tuple
+    m_next: tuple
+
+
+def observations(times, values, ctx, dt, omega=None) -> _Observations:
+    """Build the posterior's :class:`_Observations` from ``times: (B, L)`` (NaN padding),
+    ``values: (B, L, C)`` (NaN = missing) and the encoder context ``ctx: (L, B, context)``."""
+    B, L = times.shape
+    observed = torch.isfinite(values).any(-1) & torch.isfinite(times)
+    idx = torch.arange(L).expand(B, L)
+    idx = torch.where(observed, idx, torch.full_like(idx, L))
+    nxt = idx.flip(-1).cummin(-1).values.flip(-1).clamp(max=L - 1)  # (B, L)
+    t = torch.where(torch.isfinite(times), times, torch.full_like(times, math.inf)).contiguous()
+    t0 = times[torch.isfinite(times)].min() if bool(torch.isfinite(times).any()) else 0.0
+    t_last = torch.where(observed, t, torch.full_like(t, -math.inf)).amax(-1, keepdim=True)
+    t_last = torch.where(torch.isfinite(t_last), t_last, torch.full_like(t_last, float(t0)))
+    gather = nxt.unsqueeze(-1).expand(-1, -1, values.shape[-1])
+    m_next = torch.isfinite(values).gather(1, gather).to(ctx.dtype)
+    x_next = torch.nan_to_num(values.gather(1, gather).to(ctx.dtype))
+    t_next = t.gather(1, nxt)
+    t_next = torch.where(torch.isfinite(t_next), t_next, t_last).to(ctx.dtype)  # padding
+    return _Observations(t, ctx, t_next, x_next, m_next, t_last.to(ctx.dtype), float(dt), omega)
+
+
+def _lookup(obs: _Observations, t: torch.Tensor):
+    """Exact lookup at ``t`` (0-d or ``(B, 1)``): the index ``i`` of each series with
+    ``times[i-1] <= t < times[i]`` and the values there."""
+    B, L = obs.times.shape
+    tq = t.to(obs.times.dtype).reshape(-1, 1).expand(B, 1).contiguous()
+    i = torch.searchsorted(obs.times, tq, right=True).clamp(max=L - 1)  # (B, 1)
+    ctx = obs.ctx.gather(0, i.T.unsqueeze(-1).expand(1, B, obs.ctx.shape[-1]))[0]
+    C = obs.x_next.shape[-1]
+    x_next = obs.x_next.gather(1, i.unsqueeze(-1).expand(B, 1, C))[:, 0]
+    m_next = obs.m_next.gather(1, i.unsqueeze(-1).expand(B, 1, C))[:, 0]
+    return ctx, obs.t_next.gather(1, i), x_next, m_next
+
+
+def tabulate(obs: _Observations, grid) -> _Context | _Observations:
+    """:class:`_Context` of ``obs`` on a step ``grid`` (``(n + 1,)`` or ``(n + 1, B)``
+    float64), or ``obs`` itself when there is no grid."""
+    if grid is None:
+        return obs
+    B, L = obs.times.shape
+    g = grid.to(obs.times.dtype)
+    g = g.unsqueeze(-1).expand(-1, B) if g.dim() == 1 else g  # (n + 1, B)
+    i = torch.searchsorted(obs.times, g.T.contiguous(), right=True).clamp(max=L - 1)  # (B, n+1)
+    ctx = obs.ctx.transpose(0, 1).gather(1, i.unsqueeze(-1).expand(-1, -1, obs.ctx.shape[-1]))
+    C = obs.x_next.shape[-1]
+    x_next = obs.x_next.gather(1, i.unsqueeze(-1).expand(-1, -1, C))
+    m_next = obs.m_next.gather(1, i.unsqueeze(-1).expand(-1, -1, C))
+    t_next = obs.t_next.gather(1, i).unsqueeze(-1)
+    step_times = grid[:, 0].numpy() if grid.dim() == 2 else grid.numpy()
+    tol = 1e-3 * float(np.diff(step_times).min())
+    return _Context(obs, step_times, tol, ctx.unbind(1), t_next.unbind(1), x_next.unbind(1),
+                    m_next.unbind(1))  # fmt: skip
+
+
+def context_at(args, t):
+    """At time ``t``: ``ctx (B, context)``, ``tau (B, 1)``, ``active (B, 1)``,
+    ``x_next, m_next (B, C)`` from :class:`_Context` (on the grid) or :class:`_Observations`."""
+    if isinstance(args, _Context):
+        obs = args.obs
+        s = float(t.reshape(-1)[0])
+        k = int(np.searchsorted(args.step_times, s - args.tol))
+        if k < len(args.step_times) and abs(args.step_times[k] - s) <= args.tol:
+            ctx, t_next = args.ctx[k], args.t_next[k]
+            x_next, m_next = args.x_next[k], args.m_next[k]
+        else:
+            ctx, t_next, x_next, m_next = _lookup(obs, t)
+    else:
+        obs = args
+        ctx, t_next, x_next, m_next = _lookup(obs, t)
+    tt = t.to(ctx.dtype)
+    tau = (t_next - tt.reshape(-1, 1)).clamp(min=0)
+    active = (tt.reshape(-1, 1) < obs.t_last).to(ctx.dtype)
+    return ctx, tau, active, x_next, m_next
 
 
 class PriorSDE(SDE):
-    """``dz = h(z) dt + g(z) dW``, diagonal noise."""
+    """``dz = h(z) dt + g(z) dW``, diagonal noise (no explicit time: any time grid fits)."""
 
     noise_type = "diagonal"
+    batched_time = True
 
     def __init__(self, h_net, g_net, sde_type):
         super().__init__(sde_type=sde_type)
@@ -111,42 +180,48 @@ class PriorSDE(SDE):
         return self.g_net(z)
 
 
-class PosteriorSDE(SDE):
-    """``dz = f(t, z, ctx) dt + g(z) dW`` until the last observation, the prior drift after."""
+class PosteriorControl(nn.Module):
+    """The posterior as a Brownian control of the prior: ``u(t, y, args, h, g)`` (see
+    :func:`neuralsde.core.transforms.controlled`), zero after each series' last observation.
 
-    noise_type = "diagonal"
+    Brownian noise: ``u = ((f_net(z, ctx, ...) - h) / g + guide)``, so the posterior drift is
+    ``f_net + g guide``. Fractional noise (``frac``, the wrapped prior): ``u = f_net(z, Y, ctx,
+    ...) + guide`` shifts the driving Brownian motion of the OU channels ``Y``. ``guide`` is
+    :meth:`LatentSDE.guide` (only with ``bridge=True``). ``args``: :class:`_Observations`.
+    """
 
-    def __init__(self, model, context, sde_type):
-        super().__init__(sde_type=sde_type)
-        self.model, self.context = model, context
+    def __init__(self, model, frac=None):
+        super().__init__()
+        self.model, self.frac = model, frac
 
-    def f(self, t, z):
+    def precompute(self, grid, args: _Observations):
+        if self.frac is not None and args.omega is None:
+            args = args._replace(omega=self.frac.noise.omega())
+        return tabulate(args, grid)
+
+    def forward(self, t, y, args, h, g):
         m = self.model
-        h = m.h_net(z)
-        self.last_h = (z, h)
-        return h + m._steer(t, z, None, self.context, h)
-
-    def g(self, t, z):
-        return self.model.g_net(z)
-
-
-class _SharedPrior(SDE):
-    """The prior drift for ``logqp``, reusing ``h(z)`` already computed by the posterior."""
-
-    noise_type = "diagonal"
-
-    def __init__(self, posterior: PosteriorSDE):
-        super().__init__(sde_type=posterior.sde_type)
-        self.posterior = posterior
-
-    def f(self, t, z):
-        last = getattr(self.posterior, "last_h", None)
-        if last is not None and last[0] is z:
-            return last[1]
-        return self.posterior.model.h_net(z)
-
-    def g(self, t, z):
-        return self.posterior.model.g_net(z)
+        ctx, tau, active, x_next, m_next = context_at(args, t)
+        obs = args.obs if isinstance(args, _Context) else args
+        if self.frac is None:
+            z, Y, state = y, None, y
+        else:
+            z, Y = self.frac.split(y)
+            state = torch.cat([z, Y.flatten(1)], -1)
+        feats = [state, ctx]
+        if m.use_bridge:
+            feats += [tau, obs.dt / (tau + obs.dt)]
+        u = m.f_net(torch.cat(feats, -1))
+        if Y is None:
+            s = g
+            u = (u - h) / s
+        if m.use_bridge and x_next.shape[-1]:
+            s = m.g_net(z) if Y is not None else s
+            omega = obs.omega
+            if Y is not None and omega is None:
+                omega = self.frac.noise.omega()
+            u = u + m.guide(z, Y, tau, x_next, m_next, omega, s)
+        return active * u
 
 
 class LatentSDE(nn.Module):
@@ -228,7 +303,7 @@ class LatentSDE(nn.Module):
         self.data_dim, self.latent_dim, self.context_dim = data_dim, latent_dim, context_dim
         self.adjoint = adjoint
         self.method = method or ("reversible_heun" if adjoint == "reversible" else "euler")
-        self.sde_type = "stratonovich" if self.method in STRATONOVICH_METHODS else "ito"
+        self.sde_type = sde_type_of(self.method)
         self.dt = float(dt)
         self.snap = bool(snap)
         if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
@@ -331,53 +406,31 @@ class LatentSDE(nn.Module):
         pts = (grid[1:, None] - back).flatten()
         return torch.unique(torch.cat([ts, pts[pts > grid[0]]]))
 
-    def encode(self, grid: torch.Tensor, values: torch.Tensor):
-        """GRU over the time-reversed grid. ``values: (B, T, C)`` -> ``ctx (T, B, context)``,
-        ``q(z0)`` mean and log-std ``(B, D)`` each."""
+    def encode(self, times: torch.Tensor, values: torch.Tensor):
+        """GRU over each series' observations in reverse time. ``times: (B, L)`` (NaN
+        padding), ``values: (B, L, C)`` -> ``ctx (L, B, context)``, ``q(z0)`` mean and log-std
+        ``(B, D)`` each."""
         mask = torch.isfinite(values)
         filled = torch.where(mask, values, torch.zeros_like(values))
-        gaps = torch.diff(grid, append=grid[-1:]).to(values.dtype)
-        B = values.shape[0]
-        inp = torch.cat([filled, mask.to(values.dtype), gaps.expand(B, -1).unsqueeze(-1)], -1)
+        t = torch.nan_to_num(times.to(values.dtype))
+        gaps = torch.nan_to_num(torch.diff(times.to(values.dtype), dim=-1), nan=0.0).clamp(min=0)
+        gaps = torch.cat([gaps, torch.zeros_like(t[:, :1])], -1)
+        inp = torch.cat([filled, mask.to(values.dtype), gaps.unsqueeze(-1)], -1)
         out, _ = self.gru(inp.transpose(0, 1).flip(0))
         ctx = self.ctx_out(out).flip(0)
         mean, logstd = self.qz0(ctx[0]).chunk(2, dim=-1)
         return ctx, mean, logstd
 
     # ----------------------------------------------------------------- SDEs
-    def _posterior(self, context: _Context):
-        if not self.fractional:
-            post = PosteriorSDE(self, context, self.sde_type)
-            return logqp(post, _SharedPrior(post))
-
-        # Backprop through the steps: compute omega(H) once per solve, not at every step.
-        omega = self.noise.omega() if self.adjoint is None else None
-
-        def control(t, z, Y):
-            return self._steer(t, z, Y, context, omega=omega)
-
-        return fractional(self.prior_sde, self.noise, control=control, kl=True, omega=omega)
-
-    def _steer(self, t, z, Y, context: _Context, base=None, omega=None):
-        """Posterior steering at ``t``, zero after the last observation.
-
-        Brownian noise (``Y is None``): the drift shift ``f_net(z, ctx, ...) - base + g * u``.
-        Fractional noise (``Y: (batch, D, K)``): the control ``f_net(z, Y, ctx, ...) + u`` of the
-        OU channels. ``u`` is the guided term of :meth:`guide` (only with ``bridge=True``).
-        """
-        ctx, tau, active, x_next, m_next = context.at(t)
-        state = z if Y is None else torch.cat([z, Y.flatten(1)], -1)
-        if not self.use_bridge:
-            u = self.f_net(torch.cat([state, ctx], -1))
-        else:
-            u = self.f_net(torch.cat([state, ctx, tau, context.dt / (tau + context.dt)], -1))
-            if x_next.shape[-1]:
-                g = self.g_net(z)
-                guide = self.guide(z, Y, tau, x_next, m_next, omega, g)
-                u = u + (guide if Y is not None else g * guide)
-        if base is not None:
-            u = u - base
-        return active * u
+    def posterior_sde(self):
+        """The posterior SDE with its path-KL channel: ``logqp(controlled(prior, u), prior)``,
+        ``prior`` being ``fractional(prior_sde, noise)`` with fractional noise. Its ``args`` are
+        the :class:`_Observations` of a batch; ``augment``/``split`` build and read its state
+        (``state``, ``ou`` with fractional noise, ``kl``)."""
+        self.prior_sde.sde_type = self.sde_type
+        prior = fractional(self.prior_sde, self.noise) if self.fractional else self.prior_sde
+        control = PosteriorControl(self, prior if self.fractional else None)
+        return logqp(controlled(prior, control), prior)
 
     def guide(self, z, Y, tau, x_next, m_next, omega=None, s=None):
         """Guided-proposal control towards the next observation: ``(batch, D)``.
@@ -410,73 +463,110 @@ class LatentSDE(nn.Module):
         d = prec @ (W * W)
         return self.bridge_gain.exp() * s * c * a / (1 + s * s * v * d)
 
-    def _adjoint_params(self, context: _Context):
-        # ctx is not a parameter of the SDE: hand it to the adjoint so the encoder gets gradients.
-        nets = [self.f_net, self.h_net, self.g_net]
-        nets += [self.decoder] if self.use_bridge else []
-        nets += [self.noise] if self.fractional else []
-        params = [p for n in nets for p in n.parameters() if p.requires_grad]
-        if self.use_bridge:
-            params += [p for p in (self.bridge_gain, self.obs_logstd) if p.requires_grad]
-        return [*context.pieces, *params] if context.ctx.requires_grad else params
-
-    def _solve(self, sde, y0, ts, generator, context):
-        params = self._adjoint_params(context) if self.adjoint else None
-        return solve(sde, y0, ts, method=self.method, dt=self.dt, adjoint=self.adjoint,
-                     generator=generator, adjoint_params=params)  # fmt: skip
+    def per_series(self, snap: bool | None = None) -> bool:
+        """Whether posterior solves run on each series' own times (``snap=False`` and a method
+        that supports one grid per series) rather than on the union grid."""
+        snap = self.snap if snap is None else snap
+        return not snap and METHODS[self.method].per_series and ADJOINTS.get(self.adjoint, ADJOINTS[None]).per_series
 
     def posterior(self, times, values, out_times=None, n_samples=1, generator=None, snap=None):
         """Sample the posterior latent paths.
 
+        With exact times (``snap=False``) every series is solved on its own observation times
+        (one grid per series, :func:`neuralsde.solve`), not on the union of all series' times.
+
         Args:
             times, values: observations ``(B, L)``, ``(B, L, C)``.
-            out_times: ``(T',)`` times to return (default: the observation grid). They may
-                extend past the data; beyond each series' last observation the prior drift runs.
+            out_times: ``(T',)`` times to return (default: each series' observation times).
+                They may extend past the data; beyond each series' last observation the prior
+                drift runs.
             n_samples: posterior samples per series.
 
         Returns:
             dict with ``z: (T', n_samples * B, D)`` (sample-major), ``kl0: (n*B,)``,
-            ``kl_path: (n*B,)``, ``grid``, ``values`` on the grid, ``ts`` (the solve times).
+            ``kl_path: (n*B,)``, and, for the likelihood of ``z`` without ``out_times``,
+            ``values: (B, T', C)`` aligned with ``z`` and their ``times: (B, T')``. On the
+            union grid (``snap=True``) also ``grid`` and ``ts`` (the solve times).
         """
-        grid, on = self.on_grid(times, values, snap)
-        ctx, mean, logstd = self.encode(grid, on)
-        B = on.shape[0]
-        observed = torch.isfinite(on).any(-1)
-        last = torch.stack([grid[o.nonzero().max()] if o.any() else grid[0] for o in observed])
-        ctx_n = ctx.repeat(1, n_samples, 1)
-        on_n = on.repeat(n_samples, 1, 1) if self.use_bridge else None
-        context = _Context(grid, ctx_n, last.repeat(n_samples), on_n, self.dt)
-        mean_n, logstd_n = mean.repeat(n_samples, 1), logstd.repeat(n_samples, 1)
+        B = times.shape[0]
+        per_series = self.per_series(snap)
+        if per_series:
+            obs_t, obs_v = _compress(times, values)
+        else:
+            grid, obs_v = self.on_grid(times, values, snap)
+            obs_t = grid.expand(B, -1)
+        ctx, mean, logstd = self.encode(obs_t, obs_v)
+        n = int(n_samples)
+        obs = observations(obs_t.repeat(n, 1), obs_v.repeat(n, 1, 1), ctx.repeat(1, n, 1),
+                           self.dt)  # fmt: skip
+        mean_n, logstd_n = mean.repeat(n, 1), logstd.repeat(n, 1)
         eps = torch.randn(mean_n.shape, generator=generator, dtype=mean.dtype)
         z0 = mean_n + logstd_n.exp() * eps
-        ts = grid if out_times is None else torch.unique(torch.cat([grid, out_times.to(grid)]))
-        t_solve = self.refined(ts, grid)
-        sde = self._posterior(context)
-        if self.fractional:
-            ys = self._solve(sde, sde.augment(z0, generator), t_solve, generator, context)
+        sde = self.posterior_sde()
+        out = {}
+        if per_series:
+            ts, at_obs, at_out = self._series_times(obs_t, out_times)
+            ys = self._solve(sde, augment(sde, z0, generator), ts.repeat(1, n), generator, obs)
+            pos = at_obs if out_times is None else at_out
+            parts = split(sde, ys)
+            z = parts.state.gather(0, pos.repeat(1, n).unsqueeze(-1).expand(-1, -1, parts.state.shape[-1]))
         else:
-            y0 = torch.cat([z0, z0.new_zeros(n_samples * B, 1)], -1)
-            ys = self._solve(sde, y0, t_solve, generator, context)
-        if t_solve is not ts:
-            ys = ys[torch.searchsorted(t_solve, ts)]
-        z = sde.split(ys)[0] if self.fractional else ys[..., : self.latent_dim]
-        kl_path = ys[-1, :, -1]
+            ts = grid if out_times is None else torch.unique(torch.cat([grid, out_times.to(grid)]))
+            t_solve = self.refined(ts, grid)
+            ys = self._solve(sde, augment(sde, z0, generator), t_solve, generator, obs)
+            parts = split(sde, ys)
+            z = parts.state
+            if t_solve is not ts:
+                z = z[torch.searchsorted(t_solve, ts)]
+            if out_times is not None:
+                z = z[torch.searchsorted(ts, out_times.to(ts))]
+            out.update(grid=grid, ts=ts)
         kl0 = _kl_normal(mean_n, logstd_n, self.pz0_mean, self.pz0_logstd).sum(-1)
+        out.update(z=z, kl0=kl0, kl_path=parts.kl[-1], values=obs_v, times=obs_t)
+        return out
+
+    def _solve(self, sde, y0, ts, generator, obs):
+        return solve(sde, y0, ts, method=self.method, dt=self.dt, adjoint=self.adjoint,
+                     generator=generator, args=obs)  # fmt: skip
+
+    def _series_times(self, obs_t, out_times):
+        """Each series' solve times: the common start, its observation times, ``out_times``
+        and the refined points, padded after the end by tiny steps to one length. Returns
+        ``ts (T, B)`` and the positions in it of the observations ``(L, B)`` and of
+        ``out_times`` ``(T', B)`` (or None)."""
+        finite = torch.isfinite(obs_t)
+        t0 = obs_t[finite].min()
+        B = obs_t.shape[0]
+        rows = []
+        for b in range(B):
+            own = obs_t[b][finite[b]]
+            parts_ = [t0.reshape(1), own]
+            if out_times is not None:
+                parts_.append(out_times.to(own))
+            t = torch.unique(torch.cat(parts_))
+            rows.append(self.refined(t, own) if own.numel() else t)
+        T = max(2, max(r.numel() for r in rows))
+        pad = 1e-3 * self.dt
+        ts = torch.stack([torch.cat([r, r[-1] + pad * torch.arange(1, T - r.numel() + 1, dtype=r.dtype)])
+                          for r in rows], 1)  # fmt: skip
+        q = torch.where(finite, obs_t, t0)
+        at_obs = torch.searchsorted(ts.T.contiguous(), q.contiguous()).T
+        at_out = None
         if out_times is not None:
-            z = z[torch.searchsorted(ts, out_times.to(ts))]
-        return {"z": z, "kl0": kl0, "kl_path": kl_path, "grid": grid, "values": on, "ts": ts}
+            oq = out_times.to(ts).expand(B, -1).contiguous()
+            at_out = torch.searchsorted(ts.T.contiguous(), oq).T
+        return ts, at_obs, at_out
 
     def prior(self, ts, n_samples: int, generator=None):
         """Generative latent paths from ``p(z0)`` and the prior SDE: ``(len(ts), n, D)``."""
         eps = torch.randn(n_samples, self.latent_dim, generator=generator,
                           dtype=self.pz0_mean.dtype)  # fmt: skip
         z0 = self.pz0_mean + self.pz0_logstd.exp() * eps
-        if self.fractional:
-            sde = fractional(self.prior_sde, self.noise)
-            ys = solve(sde, sde.augment(z0, generator), ts, method=self.method, dt=self.dt,
-                       generator=generator)  # fmt: skip
-            return sde.split(ys)[0]
-        return solve(self.prior_sde, z0, ts, method=self.method, dt=self.dt, generator=generator)
+        self.prior_sde.sde_type = self.sde_type
+        sde = fractional(self.prior_sde, self.noise) if self.fractional else self.prior_sde
+        ys = solve(sde, augment(sde, z0, generator), ts, method=self.method, dt=self.dt,
+                   generator=generator)  # fmt: skip
+        return split(sde, ys).state
 
     # ----------------------------------------------------------------- likelihood
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -515,6 +605,20 @@ class LatentSDE(nn.Module):
             "kl_path": klp,
             "n_obs": n_obs / n_samples,
         }
+
+
+def _compress(times, values):
+    """Each series' observed times only (finite, at least one channel observed), left-aligned
+    and NaN-padded: ``(B, L')``, ``(B, L', C)``."""
+    keep = torch.isfinite(times) & torch.isfinite(values).any(-1)
+    counts = keep.sum(-1)
+    L = max(1, int(counts.max()))
+    order = torch.argsort((~keep).to(torch.int8), dim=-1, stable=True)[:, :L]  # kept first
+    t = times.gather(1, order)
+    v = values.gather(1, order.unsqueeze(-1).expand(-1, -1, values.shape[-1]))
+    pad = torch.arange(L).expand_as(t) >= counts.unsqueeze(-1)
+    nan = torch.tensor(float("nan"), dtype=times.dtype)
+    return torch.where(pad, nan, t), torch.where(pad.unsqueeze(-1), nan.to(values.dtype), v)
 
 
 def _kl_normal(m1, logs1, m2, logs2):

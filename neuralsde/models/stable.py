@@ -17,13 +17,14 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from neuralsde.core.sde import SDE
-from neuralsde.core.solve import step_grid
+from neuralsde.core import SDE, solve
 
 __all__ = [
     "GeometricDrift",
@@ -63,33 +64,58 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
-class _Table:
-    """Values ``(len(grid), ...)`` precomputed on a step grid, read back by the nearest grid
-    time. Used only with methods that evaluate on the grid (see ``GRID_METHODS``). On CPU a time
-    off the grid returns None, so that the caller evaluates exactly, and the values are unbound
-    once into per-time pieces: indexing the stacked tensor at every step would make each step's
-    backward fill a gradient the size of the whole table."""
+class Table(NamedTuple):
+    """Values ``(len(grid), ...)`` precomputed on a step grid, read back by the grid time
+    (:func:`table_at`). On CPU a time off the grid reads None, so that the caller evaluates
+    exactly, and the values are unbound once into per-time ``pieces``: indexing the stacked
+    tensor at every step would make each step's backward fill a gradient the size of the whole
+    table. On a GPU the lookup stays on the device (no host sync per step); ``solve`` only
+    hands a grid to methods that evaluate on it."""
 
-    def __init__(self, grid: torch.Tensor, values: torch.Tensor, step: float):
-        self.half, self.on_device = 0.5 * step, values.is_cuda
-        if self.on_device:  # no host sync per step: search on the device
-            self.grid, self.values = grid.to(values.device), values
-        else:
-            self.times, self.pieces = grid.tolist(), values.unbind(0)
-
-    def __call__(self, t: torch.Tensor):
-        if self.on_device:
-            t = torch.as_tensor(t).reshape(1).to(self.grid)
-            idx = torch.searchsorted(self.grid, t - self.half).clamp(max=self.grid.shape[0] - 1)
-            return self.values.index_select(0, idx).squeeze(0)
-        s = float(t)
-        k = min(bisect.bisect_left(self.times, s - self.half), len(self.times) - 1)
-        if abs(self.times[k] - s) > 1e-3 * self.half:
-            return None
-        return self.pieces[k]
+    times: np.ndarray
+    half: float
+    pieces: tuple | None = None
+    grid: torch.Tensor | None = None
+    values: torch.Tensor | None = None
 
 
-GRID_METHODS = ("euler", "milstein", "heun", "reversible_heun")
+def make_table(grid: torch.Tensor, values: torch.Tensor) -> Table:
+    """A :class:`Table` of ``values: (len(grid), ...)`` on the float64 ``grid``."""
+    times = grid.detach().to("cpu", torch.float64).numpy()
+    half = 0.5 * float(np.diff(times).min()) if len(times) > 1 else 0.0
+    if values.is_cuda:
+        return Table(times, half, grid=grid.to(values.device), values=values)
+    return Table(times, half, pieces=values.unbind(0))
+
+
+def table_at(table: Table | None, t: torch.Tensor):
+    """The tabulated value at ``t`` (0-d), or None without a table or off its grid."""
+    if table is None:
+        return None
+    if table.pieces is None:
+        t = torch.as_tensor(t).reshape(1).to(table.grid)
+        idx = torch.searchsorted(table.grid, t - table.half).clamp(max=table.grid.shape[0] - 1)
+        return table.values.index_select(0, idx).squeeze(0)
+    s = float(t)
+    k = min(bisect.bisect_left(table.times, s - table.half), len(table.times) - 1)
+    if abs(table.times[k] - s) > 1e-3 * table.half:
+        return None
+    return table.pieces[k]
+
+
+class ControlArgs(NamedTuple):
+    """A stable SDE's per-call data (the ``args`` of its solve): the control path ``X`` (any
+    object with ``evaluate(t) -> (batch, control)``), the interval it is held to, and, after
+    :meth:`StableSDE.precompute`, tables of ``X(t)``, of the drift's ``t``/``X`` part of its
+    first layer (with the first layer's weight on ``z``) and of ``sigma(t)`` on the step grid."""
+
+    path: object
+    t0: float
+    t1: float
+    control: Table | None = None
+    drift: Table | None = None
+    z_weight: torch.Tensor | None = None
+    sigma: Table | None = None
 
 
 def _time_column(t: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -173,7 +199,6 @@ class TimeDiffusion(nn.Module):
         super().__init__()
         self.net = MLP(2, hidden, width, depth, activation=nn.Tanh)
         self.raw_scale = nn.Parameter(torch.tensor(math.log(math.expm1(0.1))))
-        self._table = None
 
     @property
     def scale(self) -> torch.Tensor:
@@ -181,29 +206,22 @@ class TimeDiffusion(nn.Module):
 
     def sigma(self, t: torch.Tensor) -> torch.Tensor:
         """``sigma(t): (hidden,)`` for a 0-d ``t``; ``(..., hidden)`` for ``t: (...)``."""
-        if self._table is not None:
-            value = self._table(t)
-            if value is not None:
-                return value
         t = t.to(self.raw_scale).unsqueeze(-1)
         return self.scale * self.net(torch.cat([torch.sin(t), torch.cos(t)], dim=-1))
 
-    def tabulate(self, grid: torch.Tensor | None, step: float = 0.0) -> None:
-        """Precompute ``sigma`` on a step grid in one call (``None`` clears the table)."""
-        self._table = None
-        if grid is not None:
-            grid = grid.to(self.raw_scale)
-            self._table = _Table(grid, self.sigma(grid), step)
+    def apply(self, sigma: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The diffusion from ``sigma(t)`` (e.g. tabulated) and ``z``."""
+        return sigma.expand_as(z)
 
     def forward(self, t, z):
-        return self.sigma(t).expand_as(z)
+        return self.apply(self.sigma(t), z)
 
 
 class LinearDiffusion(TimeDiffusion):
     """LNSDE / GSDE diffusion ``sigma(t) * z`` (diagonal): zero at ``z = 0``."""
 
-    def forward(self, t, z):
-        return self.sigma(t) * z
+    def apply(self, sigma, z):
+        return sigma * z
 
 
 class NaiveDiffusion(nn.Module):
@@ -253,10 +271,11 @@ class StableSDE(SDE):
 
     ``kind`` picks the drift and diffusion classes from :data:`KINDS`; pass ``drift=`` /
     ``diffusion=`` modules to use your own (drift ``(t, z, x) -> (batch, hidden)``, diffusion
-    ``(t, z) -> (batch, hidden)``). Before solving, attach the batch's control path with
-    :meth:`set_control` (any object with ``evaluate(t) -> (batch, control)`` and
-    ``interval``, e.g. ``IrregularBatch.path()``); ``X(t)`` is held at its end values outside
-    the path's interval, so forecasts see no extrapolated spline.
+    ``(t, z) -> (batch, hidden)``). The module holds parameters only: the batch's control path
+    travels in ``args`` (:meth:`control_args`, e.g. of ``IrregularBatch.path()``), and ``X(t)``
+    is held at its end values outside the path's interval, so forecasts see no extrapolated
+    spline. On a fixed step grid ``solve`` calls :meth:`precompute`, which tabulates ``X(t)``,
+    the drift's first layer in ``t`` and ``X`` and ``sigma(t)`` in one vectorised call each.
 
     Args:
         control: number of channels of the control path ``X``.
@@ -269,10 +288,13 @@ class StableSDE(SDE):
         >>> X = torchcde.CubicSpline(
         ...     torchcde.hermite_cubic_coefficients_with_backward_differences(
         ...         torch.randn(3, 5, 2), t), t)
-        >>> sde = StableSDE(control=2, hidden=4, kind="lnsde").set_control(X)
-        >>> z0 = sde.initial_state()
-        >>> sde.f(torch.tensor(0.5), z0).shape, sde.g(torch.tensor(0.5), z0).shape
+        >>> sde = StableSDE(control=2, hidden=4, kind="lnsde")
+        >>> args = sde.control_args(X)
+        >>> z0 = sde.initial_state(args)
+        >>> sde.f(torch.tensor(0.5), z0, args).shape, sde.g(torch.tensor(0.5), z0, args).shape
         (torch.Size([3, 4]), torch.Size([3, 4]))
+        >>> solve(sde, z0, t, dt=0.05, args=args).shape
+        torch.Size([5, 3, 4])
     """
 
     noise_type = "diagonal"
@@ -305,96 +327,85 @@ class StableSDE(SDE):
             self.diffusion = diffusion_cls(hidden, width, depth)
         else:
             self.diffusion = diffusion_cls(hidden)
-        self._path = None
-        self._control_table = self._drift_table = None
 
     # control path -------------------------------------------------------------------
-    def set_control(self, path) -> StableSDE:
-        """Attach the control path ``X`` (returns ``self``)."""
+    @staticmethod
+    def control_args(path) -> ControlArgs:
+        """The ``args`` of a solve driven by the control path ``path``."""
         if not callable(getattr(path, "evaluate", None)):
             raise TypeError(f"path must have evaluate(t); got {type(path).__name__}")
-        self._path = path
-        self._control_table = self._drift_table = None
         interval = getattr(path, "interval", None)
-        self._t0, self._t1 = (
-            (float(interval[0]), float(interval[-1]))
-            if interval is not None
-            else (-math.inf, math.inf)
-        )
-        return self
+        if interval is None:
+            return ControlArgs(path, -math.inf, math.inf)
+        return ControlArgs(path, float(interval[0]), float(interval[-1]))
 
-    def control(self, t: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _check(args) -> ControlArgs:
+        if not isinstance(args, ControlArgs):
+            raise TypeError(
+                f"StableSDE has no control path: pass args=sde.control_args(path) to solve "
+                f"(or call hidden_path(path, ts)); got args of type {type(args).__name__}"
+            )
+        return args
+
+    def control(self, t: torch.Tensor, args: ControlArgs | None) -> torch.Tensor:
         """``X(t): (batch, control)``, clamped to the path's interval."""
-        if self._path is None:
-            raise RuntimeError("StableSDE has no control path: call set_control(path) first")
-        if self._control_table is not None:
-            value = self._control_table(t)
-            if value is not None:
-                return value
-        return self._path.evaluate(torch.clamp(torch.as_tensor(t), self._t0, self._t1))
+        args = self._check(args)
+        value = table_at(args.control, t)
+        if value is not None:
+            return value
+        return args.path.evaluate(torch.clamp(torch.as_tensor(t), args.t0, args.t1))
 
-    def tabulate(self, ts: torch.Tensor | None, dt: float | None = None) -> None:
-        """Precompute ``X(t)``, the drift's ``t``/``X`` part of its first layer and ``sigma(t)``
-        (for the built-in classes) on the fixed-step grid of ``solve(..., ts, dt)`` in one
-        vectorised call each; ``None`` clears the tables. Exact on the grid; used by
-        :meth:`hidden_path` for ``GRID_METHODS``."""
-        self._control_table = self._drift_table = None
-        tabulate = getattr(self.diffusion, "tabulate", None)
-        if ts is None:
-            if tabulate is not None:
-                tabulate(None)
-            return
-        dt = float(ts[-1] - ts[0]) / 100 if dt is None else float(dt)
+    def sigma(self, t: torch.Tensor, args: ControlArgs | None = None) -> torch.Tensor:
+        """``sigma(t)`` of a built-in diffusion, from ``args``' table when ``t`` is on its grid."""
+        value = table_at(args.sigma, t) if isinstance(args, ControlArgs) else None
+        return self.diffusion.sigma(t) if value is None else value
+
+    def precompute(self, grid: torch.Tensor | None, args: ControlArgs) -> ControlArgs:
+        """The hook :func:`neuralsde.solve` calls with its step grid: tabulate ``X(t)``, the
+        drift's ``t``/``X`` part of its first layer (for the built-in drift classes) and
+        ``sigma(t)`` (for the built-in diffusions) on it. Exact on the grid."""
+        args = self._check(args)
+        if grid is None:
+            return args
         ref = self.initial.weight
-        grid = step_grid(torch.as_tensor(ts), dt)[0]
-        clamped = grid.clamp(self._t0, self._t1).to(device=ref.device)
-        if self._path is not None:
-            values = self._path.evaluate(clamped.to(ref.dtype)).movedim(-2, 0)  # (n, B, C)
-            self._control_table = _Table(grid, values, dt)
-            if type(self.drift) in _PROJECTABLE:
-                projected = self.drift.project(grid.to(ref.device), values)
-                self._drift_table = (_Table(grid, projected, dt), self.drift.z_weight())
-        if tabulate is not None:
-            tabulate(grid.to(ref.device), dt)
+        clamped = grid.clamp(args.t0, args.t1).to(device=ref.device)
+        values = args.path.evaluate(clamped.to(ref.dtype)).movedim(-2, 0)  # (n, B, C)
+        out = args._replace(control=make_table(grid, values))
+        if type(self.drift) in _PROJECTABLE:
+            projected = self.drift.project(grid.to(ref.device), values)
+            out = out._replace(drift=make_table(grid, projected), z_weight=self.drift.z_weight())
+        if isinstance(self.diffusion, TimeDiffusion):
+            sigma = self.diffusion.sigma(grid.to(device=ref.device))
+            out = out._replace(sigma=make_table(grid, sigma))
+        return out
 
-    def initial_state(self) -> torch.Tensor:
+    def initial_state(self, args: ControlArgs) -> torch.Tensor:
         """``z0 = Linear(X(t0)): (batch, hidden)``."""
-        t0 = self._t0 if math.isfinite(self._t0) else 0.0
-        return self.initial(self.control(torch.tensor(t0)))
+        args = self._check(args)
+        t0 = args.t0 if math.isfinite(args.t0) else 0.0
+        return self.initial(self.control(torch.tensor(t0), args))
 
     # SDE protocol ---------------------------------------------------------------------
-    def f(self, t, z):
-        if self._drift_table is not None:
-            table, z_weight = self._drift_table
-            projected = table(t)
+    def f(self, t, z, args=None):
+        if isinstance(args, ControlArgs):
+            projected = table_at(args.drift, t)
             if projected is not None:
-                return self.drift.forward_projected(z, projected, z_weight)
-        return self.drift(t, z, self.control(t))
+                return self.drift.forward_projected(z, projected, args.z_weight)
+        return self.drift(t, z, self.control(t, args))
 
-    def g(self, t, z):
+    def g(self, t, z, args=None):
+        if isinstance(self.diffusion, TimeDiffusion):
+            return self.diffusion.apply(self.sigma(t, args), z)
         return self.diffusion(t, z)
 
-    def f_and_g(self, t, z):
-        return self.f(t, z), self.g(t, z)
+    def f_and_g(self, t, z, args=None):
+        return self.f(t, z, args), self.g(t, z, args)
 
     # the encoder interface shared with NeuralCDE --------------------------------------
     def hidden_path(self, path, ts, *, method="euler", dt=None, generator=None, adjoint=None):
         """Solve from ``z0 = Linear(X(t0))`` and return ``z`` at ``ts``: ``(len(ts), batch,
         hidden)``. ``ts`` must start at the path's first time."""
-        from neuralsde.core import solve
-
-        self.set_control(path)
-        if method in GRID_METHODS:
-            self.tabulate(ts, dt)
-        try:
-            return solve(
-                self,
-                self.initial_state(),
-                ts,
-                method=method,
-                dt=dt,
-                generator=generator,
-                adjoint=adjoint,
-            )
-        finally:
-            self.tabulate(None)
+        args = self.control_args(path)
+        return solve(self, self.initial_state(args), ts, method=method, dt=dt,
+                     generator=generator, adjoint=adjoint, args=args)  # fmt: skip

@@ -2,44 +2,68 @@
 
 The returned SDE has state ``(x, Y)`` with ``Y`` the OU processes of a :class:`MarkovFBM`, one
 set of ``K`` per Brownian channel of ``sde``, and is driven by ordinary Brownian motion, so it
-goes to :func:`neuralsde.solve` unchanged.
+goes to :func:`neuralsde.solve` unchanged. A variational posterior is a Brownian control of it
+(:func:`neuralsde.core.transforms.controlled`), and ``logqp`` integrates its path KL.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
-from neuralsde.core.sde import f_and_g, g_prod
+from neuralsde.core.sde import Terms, g_prod
+from neuralsde.core.transforms import Controlled, parts
 from neuralsde.noise.markov_fbm import MarkovFBM
 
 
-class FractionalSDE(nn.Module):
-    """``dx = b dt + s sum_k omega_k dY_k``, ``dY_k = (-gamma_k Y_k + u) dt + dW``.
+class FractionalArgs(NamedTuple):
+    """What :meth:`FractionalSDE.precompute` hands to every step: the wrapped SDE's ``args``
+    and ``omega(H)``, computed once per solve."""
 
-    State ``y = [x (D), Y (M*K), kl (1, only with kl=True)]`` where ``M`` is the number of
-    Brownian channels of the wrapped SDE (``D`` for diagonal, 1 for scalar). Substituting
-    ``dY`` gives drift ``b + s sum_k omega_k (-gamma_k Y_k + u)`` and diffusion
-    ``s sum_k omega_k`` for ``x``; each ``Y_{m, .}`` block has diffusion ``e_m``. The optional
-    control ``u(t, x, Y) -> (batch, M)`` shifts the Brownian drift (a variational posterior);
-    ``kl=True`` appends a channel integrating ``0.5 |u|^2``, the path KL to the uncontrolled SDE.
+    inner: object
+    omega: torch.Tensor
+
+
+class FractionalSDE(nn.Module):
+    """``dx = b dt + s sum_k omega_k dY_k``, ``dY_k = -gamma_k Y_k dt + dW``.
+
+    State ``y = [x (D), Y (M*K)]`` where ``M`` is the number of Brownian channels of the wrapped
+    SDE (``D`` for diagonal, 1 for scalar). Substituting ``dY`` gives drift
+    ``b + s sum_k omega_k (-gamma_k Y_k)`` and diffusion ``s sum_k omega_k`` for ``x``; each
+    ``Y_{m, .}`` block has diffusion ``e_m``. A control ``u`` of the driving Brownian motion
+    (``controlled(fractional(sde), u)``) shifts the drift of every ``dY_k`` by ``u``, which is
+    the variational posterior of Daems et al. (2024).
 
     Noise type: ``"scalar"`` when the wrapped SDE has scalar noise, else ``"general"``.
+    ``omega(H)`` is computed once per solve (:meth:`precompute`), or fixed by ``omega``.
     """
 
-    def __init__(self, sde, noise: MarkovFBM, brownian_size=None, control=None, kl=False,
-                 omega=None):  # fmt: skip
+    def __init__(self, sde, noise: MarkovFBM, brownian_size=None, omega=None):
         super().__init__()
-        self.sde, self.noise, self.control, self.kl = sde, noise, control, bool(kl)
+        self.sde, self.noise = sde, noise
+        self._base = Terms(sde)
         self.fixed_omega = omega
         self.base_noise_type = sde.noise_type
         self.sde_type = sde.sde_type
         self.noise_type = "scalar" if sde.noise_type == "scalar" else "general"
         self.brownian_size = 1 if sde.noise_type == "scalar" else brownian_size
+        self.batched_time = bool(getattr(sde, "batched_time", False))
         self.K = noise.K
 
+    def same_sde(self, other) -> bool:
+        """Whether ``other`` is the same fractional SDE (same wrapped SDE and noise)."""
+        return (
+            isinstance(other, FractionalSDE)
+            and other.sde is self.sde
+            and other.noise is self.noise
+            and other.brownian_size == self.brownian_size
+            and other.fixed_omega is self.fixed_omega
+        )
+
     def _sizes(self, y: torch.Tensor) -> tuple[int, int]:
-        width = y.shape[-1] - int(self.kl)
+        width = y.shape[-1]
         if self.base_noise_type == "diagonal":
             if width % (self.K + 1):
                 raise ValueError(
@@ -51,12 +75,13 @@ class FractionalSDE(nn.Module):
         return width - m * self.K, m
 
     def split(self, y: torch.Tensor):
-        """``y -> (x: (batch, D), Y: (batch, M, K))``."""
+        """Named parts ``(state: (..., D), ou: (..., M, K))``."""
         d, m = self._sizes(y)
-        return y[..., :d], y[..., d : d + m * self.K].unflatten(-1, (m, self.K))
+        ou = y[..., d : d + m * self.K].unflatten(-1, (m, self.K))
+        return parts(state=y[..., :d], ou=ou)
 
     def augment(self, x0: torch.Tensor, generator=None) -> torch.Tensor:
-        """Initial augmented state from ``x0: (batch, D)``: appends ``Y(0)`` (and ``kl = 0``)."""
+        """Initial augmented state from ``x0: (batch, D)``: appends ``Y(0)``."""
         b, d = x0.shape
         m = d if self.base_noise_type == "diagonal" else self.brownian_size
         if m is None:
@@ -64,74 +89,80 @@ class FractionalSDE(nn.Module):
                 f"brownian_size is required for noise_type={self.base_noise_type!r}; got None"
             )
         Y0 = self.noise.initial_state(b, m, generator, x0.dtype).to(x0.device)
-        parts = [x0, Y0.flatten(1)]
-        if self.kl:
-            parts.append(x0.new_zeros(b, 1))
-        return torch.cat(parts, dim=-1)
+        return torch.cat([x0, Y0.flatten(1)], dim=-1)
 
-    def _omega(self, y):
-        w = self.noise.omega() if self.fixed_omega is None else self.fixed_omega
-        return w.to(y.dtype), self.noise.gammas().to(y.dtype)
+    def precompute(self, grid, args):
+        """Compute ``omega(H)`` once for the solve (and run the wrapped SDE's hook)."""
+        hook = getattr(self.sde, "precompute", None)
+        inner = args if hook is None else hook(grid, args)
+        return FractionalArgs(inner, self._omega_value())
 
-    def f_and_g(self, t, y):
+    def _omega_value(self):
+        return self.noise.omega() if self.fixed_omega is None else self.fixed_omega
+
+    def _unpack(self, y, args):
+        if isinstance(args, FractionalArgs):
+            inner, w = args.inner, args.omega
+        else:  # called outside solve: compute omega now
+            inner, w = args, self._omega_value()
+        return inner, w.to(y.dtype), self.noise.gammas().to(y.dtype)
+
+    def f_and_g(self, t, y, args=None):
         x, Y = self.split(y)
-        b, s = f_and_g(self.sde, t, x)
-        w, gam = self._omega(y)
+        inner, w, gam = self._unpack(y, args)
+        b, s = self._base.f_and_g(t, x, inner)
         dY = -gam * Y
-        u = None
-        if self.control is not None:
-            u = self.control(t, x, Y)
-            dY = dY + u.unsqueeze(-1)
         fx = b + g_prod(self.base_noise_type, s, (dY * w).sum(-1))
-        parts = [fx, dY.flatten(1)]
-        if self.kl:
-            parts.append(0.5 * (u**2).sum(-1, keepdim=True) if u is not None else x[:, :1] * 0)
-        drift = torch.cat(parts, dim=-1)
-        return drift, self._g(s, w, y, x, Y)
+        return torch.cat([fx, dY.flatten(1)], dim=-1), self._g(s, w, y, Y)
 
-    def _g(self, s, w, y, x, Y):
+    def _g(self, s, w, y, Y):
         batch, m, K = Y.shape
         wsum = w.sum()
-        if self.base_noise_type == "diagonal":
-            gx = torch.diag_embed(s * wsum)
-        else:
-            gx = s * wsum
+        gx = torch.diag_embed(s * wsum) if self.base_noise_type == "diagonal" else s * wsum
         eye = torch.eye(m, dtype=y.dtype, device=y.device).repeat_interleave(K, dim=0)
-        gY = eye.expand(batch, m * K, m)
-        rows = [gx, gY]
-        if self.kl:
-            rows.append(y.new_zeros(batch, 1, m))
-        return torch.cat(rows, dim=1)
+        return torch.cat([gx, eye.expand(batch, m * K, m)], dim=1)
 
-    def f(self, t, y):
-        return self.f_and_g(t, y)[0]
+    def f(self, t, y, args=None):
+        return self.f_and_g(t, y, args)[0]
 
-    def g(self, t, y):
+    def g(self, t, y, args=None):
         x, Y = self.split(y)
-        s = self.sde.g(t, x)
-        w, _ = self._omega(y)
-        return self._g(s, w, y, x, Y)
+        inner, w, _ = self._unpack(y, args)
+        return self._g(self._base.g(t, x, inner), w, y, Y)
 
 
-def fractional(
-    sde, noise: MarkovFBM, *, brownian_size=None, control=None, kl=False, dt=None, omega=None
-):
+class _LiftedControl:
+    """The control of ``controlled(sde, u)`` acting on ``fractional(sde)``: ``u`` reads the
+    wrapped state ``x`` and the wrapped SDE's drift and diffusion there."""
+
+    def __init__(self, fractional_sde: FractionalSDE, control):
+        self.frac, self.control = fractional_sde, control
+        self._base = fractional_sde._base
+        if hasattr(control, "precompute"):
+            self.precompute = control.precompute
+
+    def __call__(self, t, y, args, f, g):
+        x = self.frac.split(y).state
+        inner = args.inner if isinstance(args, FractionalArgs) else args
+        fx, gx = self._base.f_and_g(t, x, inner)
+        return self.control(t, x, inner, fx, gx)
+
+
+def fractional(sde, noise: MarkovFBM, *, brownian_size=None, dt=None, omega=None):
     """Wrap ``sde`` so that it is driven by the Markov-approximate fBM ``noise``.
 
     Args:
-        sde: an SDE (torchsde protocol) with any noise type.
+        sde: an SDE (the protocol of :func:`neuralsde.solve`) with any noise type. A
+            ``controlled(prior, u)`` posterior becomes ``controlled(fractional(prior), u)``:
+            its control then shifts the driving Brownian motion of the OU channels.
         noise: a :class:`MarkovFBM`.
         brownian_size: number of Brownian channels of ``sde``; needed for additive/general noise.
-        control: optional ``u(t, x, Y) -> (batch, M)`` added to the drift of every ``dY_k``.
-        kl: append a channel accumulating ``0.5 |u|^2`` (the path KL of the control).
         dt: optional solver step; checked against ``gamma_max * dt < 0.5``.
-        omega: optional precomputed ``noise.omega()`` (``(K,)``), reused at every step. Saves
-            recomputing it when backpropagating through the steps; leave ``None`` with an
-            adjoint, which needs ``omega`` computed from the parameters inside ``f`` and ``g``.
+        omega: optional fixed ``(K,)`` weights in place of ``noise.omega()``.
 
     Returns:
-        :class:`FractionalSDE`; build its initial state with ``.augment(x0)`` and read ``x`` back
-        with ``.split(ys)[0]``.
+        :class:`FractionalSDE` (or a :class:`~neuralsde.core.transforms.Controlled` of one);
+        build its initial state with ``.augment(x0)`` and read it back with ``.split(ys)``.
 
     Example:
         >>> import torch
@@ -150,9 +181,14 @@ def fractional(
     for name in ("f", "g"):
         if not callable(getattr(sde, name, None)):
             raise TypeError(f"sde must have a callable `{name}(t, y)`; got {type(sde).__name__}")
-    if sde.noise_type in ("additive", "general") and brownian_size is None:
-        raise ValueError(f"brownian_size is required for noise_type={sde.noise_type!r}; got None")
     if dt is not None:
         noise.check_step(dt)
-    return FractionalSDE(sde, noise, brownian_size=brownian_size, control=control, kl=kl,
-                         omega=omega)  # fmt: skip
+    if isinstance(sde, Controlled):
+        frac = fractional(sde.prior, noise, brownian_size=brownian_size, omega=omega)
+        return Controlled(frac, _LiftedControl(frac, sde.control))
+    if sde.noise_type in ("additive", "general") and brownian_size is None:
+        raise ValueError(f"brownian_size is required for noise_type={sde.noise_type!r}; got None")
+    return FractionalSDE(sde, noise, brownian_size=brownian_size, omega=omega)
+
+
+__all__ = ["FractionalArgs", "FractionalSDE", "fractional"]

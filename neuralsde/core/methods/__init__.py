@@ -1,6 +1,7 @@
-"""Steppers, one small class per method, collected in a registry."""
+"""Steppers, one small class per method, collected in a registry. Methods that need structure
+beyond the SDE protocol (``dpm2``) register from the package that provides it."""
 
-from . import dpm2, euler, heun, milstein, reversible_heun, srk  # noqa: F401  (registration)
-from .base import METHODS, Method, add_noise, register
+from . import euler, heun, milstein, reversible_heun, srk  # noqa: F401  (registration)
+from .base import METHODS, Method, add_noise, axpy, register, sde_type_of
 
-__all__ = ["METHODS", "Method", "add_noise", "register"]
+__all__ = ["METHODS", "Method", "add_noise", "axpy", "register", "sde_type_of"]

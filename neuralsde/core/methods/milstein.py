@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .base import Method, register
+from .base import Method, axpy, register
 
 
 @register
@@ -23,19 +21,21 @@ class Milstein(Method):
     sde_types = ("ito", "stratonovich")
     noise_types = ("diagonal", "scalar", "additive")
     strong_order = 1.0
+    per_series = True
+    torchsde_name = "milstein"
     option_names = ("derivative_free",)
 
-    def step(self, t0, t1, dt, y0, dW, U, state):
-        sde = self.sde
+    def step(self, t0, t1, dt, y0, inc, state):
+        sde, dW = self.sde, inc.W
         if self.noise_type == "additive":  # g' = 0: Milstein is Euler
             f, g = self.fg(t0, y0)
-            return self.noise(y0.add(f, alpha=dt), g, dW), None
+            return self.noise(axpy(y0, f, dt), g, dW), None, None
         ito = sde.sde_type == "ito"
         v = dW * dW - dt if ito else dW * dW
         if self.options.get("derivative_free", False):
             f, g = self.fg(t0, y0)
             gs = g.squeeze(-1) if self.noise_type == "scalar" else g
-            sqrt_dt = math.sqrt(dt)
+            sqrt_dt = dt**0.5
             y_prime = y0 + gs * sqrt_dt
             if ito:
                 y_prime = y_prime + f * dt
@@ -60,5 +60,5 @@ class Milstein(Method):
                         allow_unused=True,
                     )
             correction = 0.5 * gdg if gdg is not None else torch.zeros_like(y0)
-        y1 = torch.addcmul(y0.add(f, alpha=dt), gs, dW) + correction
-        return y1, None
+        y1 = torch.addcmul(axpy(y0, f, dt), gs, dW) + correction
+        return y1, None, None

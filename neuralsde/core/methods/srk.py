@@ -36,21 +36,28 @@ SRID2 = {
 @register
 class SRK(Method):
     """Stochastic Runge-Kutta (Ito): SRA1 for additive noise (strong order 1.5, needs the
-    space-time Levy area), SRID2 for diagonal and scalar noise (strong order 1.0)."""
+    space-time Levy area), SRID2 for diagonal and scalar noise (strong order 1.0). SRA1 has
+    an embedded error estimate, the difference to Euler-Maruyama's drift from its first stage
+    (``2/3 dt (f_2 - f_1)``, as in diffrax); SRID2 has none. Evaluates off the step grid."""
 
     name = "srk"
     sde_types = ("ito",)
     noise_types = ("additive", "diagonal", "scalar")
     strong_order = 1.5
     levy_area = True
+    error_noise_types = ("additive",)
+    grid_times = False
+    torchsde_name = "srk"
 
     def order(self):
         return 1.5 if self.noise_type == "additive" else 1.0
 
-    def step(self, t0, t1, dt, y0, dW, U, state):
+    def step(self, t0, t1, dt, y0, inc, state):
         if self.noise_type == "additive":
-            return self._additive(t0, dt, y0, dW, U), None
-        return self._diagonal(t0, dt, y0, dW, U), None
+            y1, fs = self._additive(t0, dt, y0, inc.W, inc.U)
+            err = (fs[1] - fs[0]) * (dt * 2 / 3) if self.want_error else None
+            return y1, err, None
+        return self._diagonal(t0, dt, y0, inc.W, inc.U), None, None
 
     def _additive(self, t0, dt, y0, dW, U):
         tab, sde = SRA1, self.sde
@@ -65,7 +72,7 @@ class SRK(Method):
             fs.append(sde.f(t0 + tab["c0"][s] * dt, h))
             y1 = y1.add(fs[s], alpha=tab["alpha"][s] * dt)
             y1 = self.noise(y1, gs[s], tab["beta1"][s] * dW + tab["beta2"][s] * u_dt)
-        return y1
+        return y1, fs
 
     def _diagonal(self, t0, dt, y0, dW, U):
         tab, sde = SRID2, self.sde

@@ -6,13 +6,16 @@ the step from ``t0`` to ``t1`` with ``lambda = log(alpha / sigma)`` and ``h = la
 is ``x_1 = (sigma_1 / sigma_0) x_0 - alpha_1 expm1(-h) D`` where ``D`` is the current data
 prediction (first step) or its multistep extrapolation
 ``(1 + 1/(2r)) x0_cur - 1/(2r) x0_prev``, ``r = h_prev / h``.
+
+It needs diffusion structure, so it registers with the core's method registry from here, when
+``neuralsde.diffusion`` is imported; the core knows nothing of it.
 """
 
 from __future__ import annotations
 
 import torch
 
-from .base import Method, register
+from neuralsde.core.methods import Method, register
 
 
 @register
@@ -30,22 +33,16 @@ class DPMSolver2M(Method):
     sde_types = ("ito", "stratonovich")
     strong_order = 2.0
     adaptive = False
-    option_names = ("lower_order_final", "final_time")
+    option_names = ("lower_order_final",)
     requires = ("alpha", "sigma", "data_prediction")
 
     def __init__(self, sde, options=None):
         super().__init__(sde, options)
-        missing = [n for n in self.requires if not hasattr(sde, n)]
-        if missing:
-            raise TypeError(
-                f"method='dpm2' needs an SDE with alpha(t), sigma(t) and data_prediction(t, y) "
-                f"(the semi-linear structure of a probability flow); {type(sde).__name__} lacks "
-                f"{missing}"
-            )
         self.lower_order_final = bool(self.options.get("lower_order_final", True))
-        self.final_time = self.options.get("final_time")
+        self.final_time = None
 
-    def init(self, t0, y0, fg0):
+    def init(self, t0, t1, y0, fg0):
+        self.final_time = float(t1)
         g = fg0[1]
         if bool((g != 0).any()):
             raise ValueError(
@@ -57,11 +54,11 @@ class DPMSolver2M(Method):
     def _log_snr(self, t):
         return torch.log(self.sde.alpha(t)) - torch.log(self.sde.sigma(t))
 
-    def step(self, t0, t1, dt, y0, dW, U, state):
+    def step(self, t0, t1, dt, y0, inc, state):
         lam0, lam1 = self._log_snr(t0), self._log_snr(t1)
         h = (lam1 - lam0).to(y0)
         x0 = self.sde.data_prediction(t0, y0)
-        last = self.final_time is not None and abs(float(t1) - float(self.final_time)) < 1e-9
+        last = abs(float(t1) - self.final_time) < 1e-9
         if state is None or (last and self.lower_order_final):
             d = x0
         else:
@@ -70,4 +67,4 @@ class DPMSolver2M(Method):
             d = (1 + 0.5 / r) * x0 - (0.5 / r) * x0_prev
         ratio = (self.sde.sigma(t1) / self.sde.sigma(t0)).to(y0)
         y1 = ratio * y0 - self.sde.alpha(t1).to(y0) * torch.expm1(-h) * d
-        return y1, (lam0, x0)
+        return y1, None, (lam0, x0)
