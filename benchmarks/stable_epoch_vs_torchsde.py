@@ -3,10 +3,11 @@
 Same model, data (BasicMotions training split, mini-batches), Euler with the same dt, same loss
 and optimiser. Four variants:
 
-* ``neuralsde``: ``neuralsde.solve``, with ``X(t)`` and ``sigma(t)`` tabulated on the step grid
-  (what ``StableSDE.hidden_path`` does);
-* ``torchsde``: ``torchsde.sdeint`` on exactly the same model (tables too): the integrator alone
-  differs;
+* ``neuralsde``: ``neuralsde.solve`` with the control path in ``args``; ``solve`` calls the
+  model's ``precompute`` hook, which tabulates ``X(t)``, the drift's first layer and ``sigma(t)``
+  on the step grid (what ``StableSDE.hidden_path`` does);
+* ``torchsde``: ``torchsde.sdeint`` on exactly the same model (the same tables, built by hand on
+  the same grid): the integrator alone differs;
 * ``torchsde_reference``: ``torchsde.sdeint`` with the spline evaluated at every drift call, as
   the reference implementation of Oh, Lim & Kim trains;
 * ``bare_loop``: a hand-written ``z = z + f dt + g dW`` loop with no solver at all: what the
@@ -37,6 +38,7 @@ import torchsde
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from neuralsde.core.grid import step_grid  # noqa: E402
 from neuralsde.core.solve import solve  # noqa: E402
 from neuralsde.data import IrregularBatch  # noqa: E402
 from neuralsde.datasets import load_basic_motions  # noqa: E402
@@ -57,13 +59,35 @@ def bare_euler(sde, z0, ts, dt):
     return z.unsqueeze(0)
 
 
-def integrate(integrator, sde, z0, ts, dt, generator):
-    if integrator == "bare_loop":
-        return bare_euler(sde, z0, ts, dt)
+class WithArgs(torch.nn.Module):
+    """A torchsde-style ``f(t, z)``, ``g(t, z)`` view of an SDE with its ``args`` bound."""
+
+    noise_type, sde_type = "diagonal", "ito"
+
+    def __init__(self, sde, args):
+        super().__init__()
+        self.sde, self.args = sde, args
+
+    def f(self, t, z):
+        return self.sde.f(t, z, self.args)
+
+    def g(self, t, z):
+        return self.sde.g(t, z, self.args)
+
+    def f_and_g(self, t, z):
+        return self.sde.f_and_g(t, z, self.args)
+
+
+def integrate(integrator, sde, z0, ts, dt, generator, args=None):
     if integrator == "neuralsde":
         # the core seeds its noise from a CPU generator; on CUDA use the global stream
         generator = None if z0.is_cuda else generator
-        return solve(sde, z0, ts, method="euler", dt=dt, generator=generator)
+        return solve(sde, z0, ts, method="euler", dt=dt, generator=generator, args=args)
+    if args is not None:
+        sde = WithArgs(sde, args if integrator == "torchsde_reference" else
+                       sde.precompute(step_grid(ts, dt)[0], args))  # fmt: skip
+    if integrator == "bare_loop":
+        return bare_euler(sde, z0, ts, dt)
     return torchsde.sdeint(sde, z0, ts, method="euler", dt=dt)
 
 
@@ -77,16 +101,13 @@ def epoch(model, est, data, integrator, batch_size, dt, opt, generator):
     for s in range(0, len(order), batch_size):
         idx = order[s : s + batch_size]
         path = est._path(times[idx], values[idx])
-        sde = model.encoder.set_control(path)
+        sde, args = model.encoder, model.encoder.control_args(path)
         ts = torch.stack([path.interval[0], path.interval[-1]]).to(values)
-        if integrator != "torchsde_reference":
-            sde.tabulate(ts, dt)  # X(t) and sigma(t) on the step grid
-        z = integrate(integrator, sde, sde.initial_state(), ts, dt, generator)
+        z = integrate(integrator, sde, sde.initial_state(args), ts, dt, generator, args)
         loss = torch.nn.functional.cross_entropy(model.head(z[-1]), target[idx])
         opt.zero_grad()
         loss.backward()
         opt.step()
-        sde.tabulate(None)
     sync()
     return time.perf_counter() - start
 

@@ -110,6 +110,7 @@ class Direct:
 
     name = None
     per_series = True  # supports one grid per series
+    runs_loop = True  # runs neuralsde's loop (backsolve runs torchsde's)
 
     def check(self, method, sde, fixed: bool) -> None:
         return None
@@ -123,6 +124,7 @@ class Reversible:
 
     name = "reversible"
     per_series = True
+    runs_loop = True
 
     def check(self, method, sde, fixed: bool) -> None:
         if not method.reversible:
@@ -204,6 +206,7 @@ class Backsolve:
 
     name = "backsolve"
     per_series = False
+    runs_loop = False
 
     def check(self, method, sde, fixed: bool) -> None:
         if not isinstance(sde, torch.nn.Module):

@@ -106,9 +106,7 @@ class _Adaptive:
             return Attempt(False, y, state, t1, None)
         self.t, self.n = t1, self.n + 1
         if self.n >= self.max_steps:
-            raise RuntimeError(
-                f"adaptive solve exceeded max_steps={self.max_steps} at t={t1:.6g}"
-            )
+            raise RuntimeError(f"adaptive solve exceeded max_steps={self.max_steps} at t={t1:.6g}")
         landing = None
         if last:
             landing, self.k = self.k, self.k + 1
@@ -169,7 +167,9 @@ class PIController(_Adaptive):
     def factor(self, err, accepted):
         k = self.order + 0.5
         e = max(err, 1e-10)
-        grow = self.safety * e ** (-(self.pcoeff + self.icoeff) / k) * self.prev ** (self.pcoeff / k)
+        grow = (
+            self.safety * e ** (-(self.pcoeff + self.icoeff) / k) * self.prev ** (self.pcoeff / k)
+        )
         if accepted:
             self.prev = e
             return min(10.0, max(0.2, grow))

@@ -19,30 +19,37 @@ def check_steps(n: int, max_steps: int, dt: float) -> None:
         )
 
 
+def _merged(t: np.ndarray, dt: float, eps: float):
+    """Step points ``t[0] + k dt`` merged with the increasing times ``t`` (float64), without
+    points that equal an output time up to the rounding of the times' dtype (``eps``)."""
+    n = max(1, math.ceil((t[-1] - t[0]) / dt - 1e-9))
+    base = t[0] + dt * np.arange(n + 1)
+    tol = 1e-9 * dt + 16 * eps * float(np.abs(t).max())
+    base = base[base < t[-1] - tol]
+    near = np.min(np.abs(base[:, None] - t[None, :]), axis=1) <= tol
+    grid = np.union1d(base[~near], t)
+    return grid, np.searchsorted(grid, t)
+
+
 def step_grid(ts: torch.Tensor, dt: float, max_steps: int | None = None):
     """Step times ``t0 + k dt`` merged with ``ts: (T,)``. A step point that equals an output time
     up to the rounding of ``ts``'s dtype (float32 ``k * dt`` is off by ~1e-7) is dropped, so
     that output times on the step grid add no extra steps. Returns the float64 grid
     ``(n + 1,)`` and the grid index of each output time (a list of ``T`` ints)."""
     t = ts.detach().to("cpu", torch.float64).numpy()
-    n = max(1, math.ceil((t[-1] - t[0]) / dt - 1e-9))
     if max_steps is not None:
-        check_steps(n + len(t) - 2, max_steps, dt)
-    base = t[0] + dt * np.arange(n + 1)
-    tol = 1e-9 * dt + 16 * torch.finfo(ts.dtype).eps * float(np.abs(t).max())
-    base = base[base < t[-1] - tol]
-    near = np.min(np.abs(base[:, None] - t[None, :]), axis=1) <= tol
-    grid = np.union1d(base[~near], t)
-    out_index = np.searchsorted(grid, t).tolist()
-    return torch.from_numpy(grid), out_index
+        check_steps(math.ceil((t[-1] - t[0]) / dt - 1e-9) + len(t) - 2, max_steps, dt)
+    grid, index = _merged(t, dt, torch.finfo(ts.dtype).eps)
+    return torch.from_numpy(grid), index.tolist()
 
 
 def series_grid(ts: torch.Tensor, dt: float, max_steps: int | None = None):
-    """One grid per series for ``ts: (T, batch)``: every interval ``[ts[k], ts[k+1]]`` of a
-    series is cut into ``ceil(gap / dt)`` equal steps, and series that need fewer steps than
-    the longest cut their largest interval finer, so that all take the same number ``n`` of
-    steps (in lockstep, each with its own sizes). Returns the float64 grid ``(n + 1, batch)``
-    and the step index of every output time, ``(T, batch)`` int64.
+    """One grid per series for ``ts: (T, batch)``: each series' own :func:`step_grid` (its
+    times merged with ``t0 + k dt``), with the steps of series that need fewer than the longest
+    cut into equal pieces until all take the same number ``n`` (the largest steps first, so the
+    longest step of each series is as short as it can be). The series then step in lockstep,
+    each with its own sizes. Returns the float64 grid ``(n + 1, batch)`` and the step index of
+    every output time, ``(T, batch)`` int64.
 
     Example:
         >>> grid, index = series_grid(torch.tensor([[0.0, 0.0], [1.0, 0.5]]), 0.25)
@@ -51,21 +58,53 @@ def series_grid(ts: torch.Tensor, dt: float, max_steps: int | None = None):
     """
     t = ts.detach().to("cpu", torch.float64).numpy()
     T, B = t.shape
-    gaps = np.diff(t, axis=0)  # (T - 1, B)
-    counts = np.maximum(1, np.ceil(gaps / dt - 1e-9)).astype(np.int64)
-    n = int(counts.sum(0).max())
     if max_steps is not None:
-        check_steps(n, max_steps, dt)
-    widest = np.argmax(gaps, axis=0)
-    counts[widest, np.arange(B)] += n - counts.sum(0)
-    # interval of every step, series by series: each column holds exactly n steps
+        widest = float((t[-1] - t[0]).max())
+        check_steps(math.ceil(widest / dt - 1e-9) + T - 2, max_steps, dt)
+    eps = torch.finfo(ts.dtype).eps
+    merged = [_merged(t[:, b], dt, eps) for b in range(B)]
+    steps = max(len(g) for g, _ in merged) - 1
+    gaps = np.zeros((steps, B))
+    for b, (g, _) in enumerate(merged):
+        gaps[: len(g) - 1, b] = np.diff(g)
+    counts = _pieces(gaps, steps)  # (steps, B): equal pieces per merged step
     flat_counts = counts.T.ravel()
     interval = np.repeat(np.arange(flat_counts.size), flat_counts)
     starts = np.cumsum(flat_counts) - flat_counts
     within = np.arange(interval.size) - starts[interval]
-    t0 = t[:-1].T.ravel()[interval]
+    left = np.zeros((steps, B))
+    for b, (g, _) in enumerate(merged):
+        left[: len(g) - 1, b] = g[:-1]
     frac = within / flat_counts[interval]
-    steps = (t0 + gaps.T.ravel()[interval] * frac).reshape(B, n)
-    grid = np.concatenate([steps, t[-1:].T], axis=1).T  # (n + 1, B)
-    index = np.concatenate([np.zeros((1, B), np.int64), np.cumsum(counts, axis=0)])
+    points = (left.T.ravel()[interval] + gaps.T.ravel()[interval] * frac).reshape(B, steps)
+    grid = np.concatenate([points, t[-1:].T], axis=1).T  # (steps + 1, B)
+    ends = np.concatenate([np.zeros((1, B), np.int64), np.cumsum(counts, axis=0)])
+    index = np.stack([ends[merged[b][1], b] for b in range(B)], axis=1)
     return torch.from_numpy(np.ascontiguousarray(grid)), torch.from_numpy(index)
+
+
+def _pieces(gaps: np.ndarray, n: int) -> np.ndarray:
+    """For each column of step sizes (0 = no step), how many equal pieces to cut each step into
+    so that the column has ``n`` pieces and its longest piece is as short as possible: the
+    smallest ``h`` with ``sum ceil(gap / h) <= n`` by bisection, then one more piece for the
+    steps whose pieces are then longest."""
+    valid = gaps > 0
+    hi, lo = gaps.max(0), np.zeros(gaps.shape[1])
+    safe = np.where(valid, gaps, 1.0)
+
+    def count(h):
+        return np.where(valid, np.maximum(1, np.ceil(safe / h[None] - 1e-12)), 0)
+
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        ok = count(np.maximum(mid, 1e-300)).sum(0) <= n
+        hi, lo = np.where(ok, mid, hi), np.where(ok, lo, mid)
+    pieces = count(hi).astype(np.int64)
+    left = n - pieces.sum(0)
+    while left.any():
+        length = np.where(valid, safe / np.maximum(pieces, 1), -np.inf)
+        rank = np.argsort(np.argsort(-length, axis=0, kind="stable"), axis=0)
+        extra = (rank < left[None]) & valid
+        pieces += extra
+        left = n - pieces.sum(0)
+    return pieces

@@ -107,40 +107,28 @@ class Terms:
 
     def __init__(self, sde):
         native = _native_f_and_g(sde)
-        parts = (sde.f, sde.g) + ((native,) if native is not None else ())
-        self.uses_args = any(takes_args(fn) for fn in parts)
-        self.sde = sde
-        if self.uses_args:
-            f, g = (_three(fn) for fn in (sde.f, sde.g))
-            both = _three(native) if native is not None else None
-        else:
-            f0, g0 = sde.f, sde.g
-
-            def f(t, y, args):
-                return f0(t, y)
-
-            def g(t, y, args):
-                return g0(t, y)
-
-            both = None if native is None else (lambda t, y, args: native(t, y))
-        if both is None:
-
-            def both(t, y, args):
-                return f(t, y, args), g(t, y, args)
-
-        self.f, self.g, self.f_and_g = f, g, both
+        fns = [sde.f, sde.g] + ([native] if native is not None else [])
+        flags = [takes_args(fn) for fn in fns]
+        wrapped = [fn if flag else _ignore_args(fn) for fn, flag in zip(fns, flags, strict=True)]
+        self.sde, self.uses_args = sde, any(flags)
+        self.f, self.g = wrapped[0], wrapped[1]
+        self.f_and_g = wrapped[2] if native is not None else _both(self.f, self.g)
 
     def bind(self, args=None) -> Bound:
         """The SDE with ``args`` bound, for the steppers (see :class:`Bound`)."""
         return Bound(self, args)
 
 
-def _three(fn):
-    if takes_args(fn):
-        return fn
-
+def _ignore_args(fn):
     def call(t, y, args):
         return fn(t, y)
+
+    return call
+
+
+def _both(f, g):
+    def call(t, y, args):
+        return f(t, y, args), g(t, y, args)
 
     return call
 

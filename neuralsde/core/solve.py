@@ -106,11 +106,10 @@ def solve(
     span = float((ts[-1] - ts[0]).max())
     dt = span / 100 if dt is None else _positive("dt", dt)
     terms = Terms(sde)
-    terms.bind(args)  # raises early if args cannot reach a torchsde-style SDE
 
-    if fixed and not isinstance(adj, Backsolve):
+    if fixed and adj.runs_loop:
         grid, out_index = (series_grid if per_series else step_grid)(ts, dt, max_steps)
-    else:
+    else:  # adaptive steps, or torchsde's own loop
         grid, out_index = None, None
     hook = getattr(sde, "precompute", None)
     if hook is not None:
@@ -121,17 +120,17 @@ def solve(
         stepper.want_error = bool(getattr(ctrl, "needs_error_estimate", False))
         return stepper
 
-    bound_stepper = make_stepper(args)  # validates options and required attributes
-    t0 = ts[0].unsqueeze(-1) if per_series else ts[0]
+    bound_stepper = make_stepper(args)  # validates args, options and required attributes
+    t0, t1 = (ts[0].unsqueeze(-1), ts[-1].unsqueeze(-1)) if per_series else (ts[0], ts[-1])
     fg0 = bound_stepper.fg(t0, y0)
     _check_drift_diffusion(sde, fg0, y0)
     size = (y0.shape[0], brownian_size(sde.noise_type, fg0[1]))
     dtype, device = y0.dtype, y0.device
     params = _params(sde, adjoint_params)
 
-    if isinstance(adj, Backsolve):
+    if not adj.runs_loop:
         return _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, options,
-                          args, params, fg0, make_stepper)  # fmt: skip
+                          args, params)  # fmt: skip
 
     if fixed:
         if bm is None:
@@ -163,7 +162,7 @@ def solve(
             return ctrl.begin(ts, dt, order, max_steps, dtype, device)
 
         outputs = Outputs()
-    problem = Problem(sde, make_stepper, controller_factory, source, y0, fg0, t0, ts[-1], args,
+    problem = Problem(sde, make_stepper, controller_factory, source, y0, fg0, t0, t1, args,
                       outputs, params, check_every)  # fmt: skip
     return adj.solve(problem)
 
@@ -193,7 +192,7 @@ class _WithArgs(torch.nn.Module):
 
 
 def _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, options, args,
-               params, fg0, make_stepper):  # fmt: skip
+               params):  # fmt: skip
     import torchsde
 
     if bm is None:
@@ -205,11 +204,19 @@ def _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, opti
 
     def run(a, y0_, adjoint_params):
         module = sde if not terms.uses_args else _WithArgs(sde, terms, a)
-        return torchsde.sdeint_adjoint(module, y0_, ts, bm=bm, method=cls.torchsde_name, dt=dt,
-                                       options=options, adjoint_params=adjoint_params, **kwargs)
+        return torchsde.sdeint_adjoint(
+            module,
+            y0_,
+            ts,
+            bm=bm,
+            method=cls.torchsde_name,
+            dt=dt,
+            options=options,
+            adjoint_params=adjoint_params,
+            **kwargs,
+        )
 
-    problem = Problem(sde, make_stepper, None, None, y0, fg0, ts[0], ts[-1], args, None,
-                      params, 0)  # fmt: skip
+    problem = Problem(sde, None, None, None, y0, None, ts[0], ts[-1], args, None, params, 0)
     return adj.solve(problem, run)
 
 
@@ -259,7 +266,9 @@ def _check_controller(controller, rtol, atol, dt_min, cls, sde):
     if not cls.adaptive:
         raise ValueError(f"method={cls.name!r} does not support adaptive steps (rtol/atol)")
     if choice.needs_error_estimate and not cls.has_error_estimate(sde.noise_type):
-        fits = sorted(n for n, m in METHODS.items() if m.fits(sde) and m.has_error_estimate(sde.noise_type))
+        fits = sorted(
+            n for n, m in METHODS.items() if m.fits(sde) and m.has_error_estimate(sde.noise_type)
+        )
         raise ValueError(
             f"the PI controller needs an embedded error estimate, which method={cls.name!r} "
             f"lacks for noise_type={sde.noise_type!r}; use controller='doubling' or one of {fits}"

@@ -15,7 +15,7 @@ once per solve (:func:`precompute_parts`).
 from __future__ import annotations
 
 from collections import namedtuple
-from functools import lru_cache
+from functools import cache
 from typing import NamedTuple
 
 import torch
@@ -24,7 +24,7 @@ from .sde import SDE, Terms, g_prod
 
 
 # ----------------------------------------------------------------- the shared interface
-@lru_cache(maxsize=None)
+@cache
 def _parts_type(names: tuple[str, ...]):
     return namedtuple("Parts", names)
 

@@ -13,6 +13,7 @@ import torch
 
 from neuralsde.core import solve
 from neuralsde.core.sde import SDE
+from neuralsde.core.transforms import parts
 from neuralsde.diffusion.score import check_score_fn
 
 DIVERGENCES = ("hutchinson", "exact")
@@ -22,6 +23,8 @@ class LikelihoodODE(SDE):
     """Forward-time probability flow with the divergence integral as a last channel.
 
     State ``[x, int div h]: (batch, d + 1)``; zero diffusion (an ODE, so Ito = Stratonovich).
+    Built and read like the core's state-augmenting transforms: :meth:`augment` and
+    :meth:`split` (parts ``state`` and ``divergence``).
     """
 
     noise_type = "diagonal"
@@ -38,8 +41,15 @@ class LikelihoodODE(SDE):
         s = self.score_fn(x.reshape(x.shape[0], *self.shape), tb).reshape(x.shape[0], -1)
         return fwd.drift_coef(t) * x - 0.5 * fwd.diffusion(t) ** 2 * s
 
+    def augment(self, x0, generator=None):
+        """``x0: (batch, d)`` -> ``[x0, 0]``."""
+        return torch.cat([x0, x0.new_zeros(x0.shape[0], 1)], -1)
+
+    def split(self, ys):
+        return parts(state=ys[..., :-1], divergence=ys[..., -1])
+
     def f(self, t, y):
-        x = y[:, :-1].detach()
+        x = self.split(y).state.detach()
         with torch.enable_grad():
             x.requires_grad_(True)
             h = self._drift(t.to(y), x)
@@ -99,10 +109,10 @@ def log_likelihood(
     ode = LikelihoodODE(sde, score_model, x.shape[1:], divergence, probe)
     eps = sde.eps if eps is None else float(eps)
     ts = torch.tensor([eps, sde.T], dtype=x.dtype, device=x.device)
-    y0 = torch.cat([flat, torch.zeros(b, 1, dtype=x.dtype, device=x.device)], -1)
+    y0 = ode.augment(flat)
     if steps is None:
         yT = solve(ode, y0, ts, method=method, dt=(sde.T - eps) / 20, rtol=rtol, atol=atol)[-1]
     else:
         yT = solve(ode, y0, ts, method=method, dt=(sde.T - eps) / int(steps))[-1]
-    xT, delta = yT[:, :-1], yT[:, -1]
+    xT, delta = ode.split(yT)
     return sde.prior_logp(xT.reshape(x.shape)) + delta

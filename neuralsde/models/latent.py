@@ -22,7 +22,6 @@ from neuralsde.core.solve import ADJOINTS
 from neuralsde.noise import MarkovFBM, fractional
 
 
-
 class DiagonalDiffusion(nn.Module):
     """``g_i(z) = s_i (floor + sigmoid(MLP_i(z_i)))``: one small net per latent coordinate.
 
@@ -76,13 +75,12 @@ class _Observations(NamedTuple):
 class _Context(NamedTuple):
     """:class:`_Observations` tabulated on the solver's step grid (``precompute``): the values
     of step ``k`` are ``ctx[k]``, ... (each ``(B, ...)``; one piece per step, so that a step's
-    backward touches only its own piece). ``step_times``: float64 times of the grid (its first
-    series' column), looked up by the time the stepper passes; off the grid the drift falls
-    back to the exact lookup in ``obs``."""
+    backward touches only its own piece). ``step_times``: the grid's times (its first series'
+    column) in the solve's dtype, matched exactly against the time the stepper passes; off the
+    grid the drift falls back to the exact lookup in ``obs``."""
 
     obs: _Observations
     step_times: np.ndarray
-    tol: float
     ctx: tuple
     t_next: tuple
     x_next: tuple
@@ -136,9 +134,8 @@ def tabulate(obs: _Observations, grid) -> _Context | _Observations:
     x_next = obs.x_next.gather(1, i.unsqueeze(-1).expand(-1, -1, C))
     m_next = obs.m_next.gather(1, i.unsqueeze(-1).expand(-1, -1, C))
     t_next = obs.t_next.gather(1, i).unsqueeze(-1)
-    step_times = grid[:, 0].numpy() if grid.dim() == 2 else grid.numpy()
-    tol = 1e-3 * float(np.diff(step_times).min())
-    return _Context(obs, step_times, tol, ctx.unbind(1), t_next.unbind(1), x_next.unbind(1),
+    step_times = (grid[:, 0] if grid.dim() == 2 else grid).to(obs.times.dtype).numpy()
+    return _Context(obs, step_times, ctx.unbind(1), t_next.unbind(1), x_next.unbind(1),
                     m_next.unbind(1))  # fmt: skip
 
 
@@ -148,8 +145,8 @@ def context_at(args, t):
     if isinstance(args, _Context):
         obs = args.obs
         s = float(t.reshape(-1)[0])
-        k = int(np.searchsorted(args.step_times, s - args.tol))
-        if k < len(args.step_times) and abs(args.step_times[k] - s) <= args.tol:
+        k = int(np.searchsorted(args.step_times, s))
+        if k < len(args.step_times) and args.step_times[k] == s:
             ctx, t_next = args.ctx[k], args.t_next[k]
             x_next, m_next = args.x_next[k], args.m_next[k]
         else:
@@ -254,6 +251,10 @@ class LatentSDE(nn.Module):
             before each observation time ``t`` (see :meth:`refined`): the posterior then pins
             observations whose noise is small against ``g sqrt(dt)`` (rough paths, e.g. a small
             Hurst index), at ``refine`` extra steps per observation time. Default 0.
+        series_grids: solve every series on its own times (one grid per series, the default),
+            so that a batch of ``B`` series with ``L`` irregular times takes about ``L + span /
+            dt`` steps instead of the ``B L`` of the union of their times. ``False`` (or
+            ``snap=True``) solves on the union grid.
 
     Shapes: observation ``times: (B, L)`` (NaN padding), ``values: (B, L, C)`` (NaN = missing).
 
@@ -280,6 +281,7 @@ class LatentSDE(nn.Module):
         bridge: bool = True,
         snap: bool = False,
         refine: int = 0,
+        series_grids: bool = True,
     ):
         super().__init__()
         for name, v in (("data_dim", data_dim), ("latent_dim", latent_dim),
@@ -306,6 +308,7 @@ class LatentSDE(nn.Module):
         self.sde_type = sde_type_of(self.method)
         self.dt = float(dt)
         self.snap = bool(snap)
+        self.series_grids = bool(series_grids)
         if isinstance(refine, bool) or not isinstance(refine, int) or refine < 0:
             raise ValueError(f"refine must be an int >= 0; got {refine!r}")
         self.refine = refine
@@ -464,10 +467,14 @@ class LatentSDE(nn.Module):
         return self.bridge_gain.exp() * s * c * a / (1 + s * s * v * d)
 
     def per_series(self, snap: bool | None = None) -> bool:
-        """Whether posterior solves run on each series' own times (``snap=False`` and a method
-        that supports one grid per series) rather than on the union grid."""
+        """Whether posterior solves run on each series' own times (``series_grids``, exact
+        times, and a method and adjoint that support one grid per series) rather than on the
+        union of all series' times."""
         snap = self.snap if snap is None else snap
-        return not snap and METHODS[self.method].per_series and ADJOINTS.get(self.adjoint, ADJOINTS[None]).per_series
+        adjoint = ADJOINTS.get(self.adjoint, ADJOINTS[None])
+        method = METHODS.get(self.method)
+        supported = method is not None and method.per_series and adjoint.per_series
+        return self.series_grids and not snap and supported
 
     def posterior(self, times, values, out_times=None, n_samples=1, generator=None, snap=None):
         """Sample the posterior latent paths.
@@ -505,11 +512,13 @@ class LatentSDE(nn.Module):
         sde = self.posterior_sde()
         out = {}
         if per_series:
-            ts, at_obs, at_out = self._series_times(obs_t, out_times)
+            ts, at_obs, at_out = self._series_times(obs_t, obs_v, out_times)
             ys = self._solve(sde, augment(sde, z0, generator), ts.repeat(1, n), generator, obs)
             pos = at_obs if out_times is None else at_out
             parts = split(sde, ys)
-            z = parts.state.gather(0, pos.repeat(1, n).unsqueeze(-1).expand(-1, -1, parts.state.shape[-1]))
+            z = parts.state.gather(
+                0, pos.repeat(1, n).unsqueeze(-1).expand(-1, -1, parts.state.shape[-1])
+            )
         else:
             ts = grid if out_times is None else torch.unique(torch.cat([grid, out_times.to(grid)]))
             t_solve = self.refined(ts, grid)
@@ -529,32 +538,26 @@ class LatentSDE(nn.Module):
         return solve(sde, y0, ts, method=self.method, dt=self.dt, adjoint=self.adjoint,
                      generator=generator, args=obs)  # fmt: skip
 
-    def _series_times(self, obs_t, out_times):
-        """Each series' solve times: the common start, its observation times, ``out_times``
-        and the refined points, padded after the end by tiny steps to one length. Returns
-        ``ts (T, B)`` and the positions in it of the observations ``(L, B)`` and of
-        ``out_times`` ``(T', B)`` (or None)."""
+    def _series_times(self, obs_t, obs_v, out_times):
+        """Each series' solve times: the common start, its own times, ``out_times`` and the
+        refined points before its observed times, padded after the end by tiny steps to one
+        length. Returns ``ts (T, B)`` and the positions in it of the series' times ``(L, B)``
+        and of ``out_times`` ``(T', B)`` (or None)."""
         finite = torch.isfinite(obs_t)
+        observed = finite & torch.isfinite(obs_v).any(-1)
         t0 = obs_t[finite].min()
-        B = obs_t.shape[0]
         rows = []
-        for b in range(B):
-            own = obs_t[b][finite[b]]
-            parts_ = [t0.reshape(1), own]
+        for b in range(obs_t.shape[0]):
+            parts_ = [t0.reshape(1), obs_t[b][finite[b]]]
             if out_times is not None:
-                parts_.append(out_times.to(own))
+                parts_.append(out_times.to(obs_t))
             t = torch.unique(torch.cat(parts_))
-            rows.append(self.refined(t, own) if own.numel() else t)
+            rows.append(self.refined(t, torch.cat([t0.reshape(1), obs_t[b][observed[b]]])))
         T = max(2, max(r.numel() for r in rows))
-        pad = 1e-3 * self.dt
-        ts = torch.stack([torch.cat([r, r[-1] + pad * torch.arange(1, T - r.numel() + 1, dtype=r.dtype)])
-                          for r in rows], 1)  # fmt: skip
-        q = torch.where(finite, obs_t, t0)
-        at_obs = torch.searchsorted(ts.T.contiguous(), q.contiguous()).T
-        at_out = None
-        if out_times is not None:
-            oq = out_times.to(ts).expand(B, -1).contiguous()
-            at_out = torch.searchsorted(ts.T.contiguous(), oq).T
+        step = 1e-3 * self.dt  # padding: tiny steps past the end, whose outputs are not read
+        ts = torch.stack([_pad(r, T, step) for r in rows], 1)
+        at_obs = _positions(ts, torch.where(finite, obs_t, t0))
+        at_out = None if out_times is None else _positions(ts, out_times.to(ts))
         return ts, at_obs, at_out
 
     def prior(self, ts, n_samples: int, generator=None):
@@ -607,10 +610,23 @@ class LatentSDE(nn.Module):
         }
 
 
+def _pad(t: torch.Tensor, length: int, step: float) -> torch.Tensor:
+    """``t`` extended to ``length`` times by steps of ``step`` past its end."""
+    extra = t[-1] + step * torch.arange(1, length - t.numel() + 1, dtype=t.dtype)
+    return torch.cat([t, extra])
+
+
+def _positions(ts: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+    """Positions of ``query`` (``(B, L)``, or ``(L,)`` for every series) in the per-series
+    times ``ts: (T, B)``: ``(L, B)``."""
+    q = query.expand(ts.shape[1], -1) if query.dim() == 1 else query
+    return torch.searchsorted(ts.T.contiguous(), q.contiguous()).T
+
+
 def _compress(times, values):
-    """Each series' observed times only (finite, at least one channel observed), left-aligned
-    and NaN-padded: ``(B, L')``, ``(B, L', C)``."""
-    keep = torch.isfinite(times) & torch.isfinite(values).any(-1)
+    """Each series' own time stamps (finite ones), left-aligned and NaN-padded: ``(B, L')``,
+    ``(B, L', C)``. A time whose values are all missing stays: it is a time of that series."""
+    keep = torch.isfinite(times)
     counts = keep.sum(-1)
     L = max(1, int(counts.max()))
     order = torch.argsort((~keep).to(torch.int8), dim=-1, stable=True)[:, :L]  # kept first

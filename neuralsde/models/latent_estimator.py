@@ -76,6 +76,8 @@ class LatentSDEForecaster(BaseEstimator):
         refine: extra solver points ``t - dt / 2^j`` (``j <= refine``) before each observation
             time, so that the posterior can pin observations of rough series
             (:meth:`LatentSDE.refined`); default 0.
+        series_grids: solve each series on its own times (default) rather than on the union
+            of all series' times (:class:`LatentSDE`).
         epochs, lr, batch_size, patience: training (shared loop :func:`neuralsde.train.fit`).
         kl_anneal: fraction of the epochs over which the KL weight rises linearly to 1.
         hurst_lr: learning rate of a learnable Hurst index (its own Adam group).
@@ -111,6 +113,7 @@ class LatentSDEForecaster(BaseEstimator):
         bridge=True,
         snap=False,
         refine=0,
+        series_grids=True,
         epochs=100,
         lr=1e-2,
         batch_size=32,
@@ -137,6 +140,7 @@ class LatentSDEForecaster(BaseEstimator):
         self.bridge = bridge
         self.snap = snap
         self.refine = refine
+        self.series_grids = series_grids
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -216,6 +220,7 @@ class LatentSDEForecaster(BaseEstimator):
                 batch.n_channels, self.latent_dim, self.context_dim, self.hidden, noise=noise,
                 obs_std=self.obs_std, method=self.method, adjoint=self.adjoint, dt=self.dt,
                 bridge=self.bridge, snap=self.snap, refine=self.refine,
+                series_grids=self.series_grids,
             )  # fmt: skip
         times, values = self._tensors(batch)
         gen = self._generator(None)

@@ -14,7 +14,6 @@ Drifts and diffusions are small separate modules: subclass one to make a new cla
 
 from __future__ import annotations
 
-import bisect
 import itertools
 import math
 from typing import NamedTuple
@@ -65,15 +64,15 @@ class MLP(nn.Sequential):
 
 
 class Table(NamedTuple):
-    """Values ``(len(grid), ...)`` precomputed on a step grid, read back by the grid time
-    (:func:`table_at`). On CPU a time off the grid reads None, so that the caller evaluates
-    exactly, and the values are unbound once into per-time ``pieces``: indexing the stacked
-    tensor at every step would make each step's backward fill a gradient the size of the whole
-    table. On a GPU the lookup stays on the device (no host sync per step); ``solve`` only
-    hands a grid to methods that evaluate on it."""
+    """Values ``(len(grid), ...)`` precomputed on a step grid, read back at the grid's times
+    (:func:`table_at`), which are kept in the values' dtype: the stepper passes exactly those
+    times. On CPU a time off the grid reads None, so that the caller evaluates exactly, and the
+    values are unbound once into per-time ``pieces``: indexing the stacked tensor at every step
+    would make each step's backward fill a gradient the size of the whole table. On a GPU the
+    lookup stays on the device (no host sync per step); ``solve`` only hands a grid to methods
+    that evaluate on it."""
 
     times: np.ndarray
-    half: float
     pieces: tuple | None = None
     grid: torch.Tensor | None = None
     values: torch.Tensor | None = None
@@ -81,11 +80,10 @@ class Table(NamedTuple):
 
 def make_table(grid: torch.Tensor, values: torch.Tensor) -> Table:
     """A :class:`Table` of ``values: (len(grid), ...)`` on the float64 ``grid``."""
-    times = grid.detach().to("cpu", torch.float64).numpy()
-    half = 0.5 * float(np.diff(times).min()) if len(times) > 1 else 0.0
+    times = grid.detach().to(values.dtype)
     if values.is_cuda:
-        return Table(times, half, grid=grid.to(values.device), values=values)
-    return Table(times, half, pieces=values.unbind(0))
+        return Table(times.numpy(), grid=times.to(values.device), values=values)
+    return Table(times.numpy(), pieces=values.unbind(0))
 
 
 def table_at(table: Table | None, t: torch.Tensor):
@@ -94,11 +92,11 @@ def table_at(table: Table | None, t: torch.Tensor):
         return None
     if table.pieces is None:
         t = torch.as_tensor(t).reshape(1).to(table.grid)
-        idx = torch.searchsorted(table.grid, t - table.half).clamp(max=table.grid.shape[0] - 1)
+        idx = torch.searchsorted(table.grid, t).clamp(max=table.grid.shape[0] - 1)
         return table.values.index_select(0, idx).squeeze(0)
     s = float(t)
-    k = min(bisect.bisect_left(table.times, s - table.half), len(table.times) - 1)
-    if abs(table.times[k] - s) > 1e-3 * table.half:
+    k = int(np.searchsorted(table.times, s))
+    if k == len(table.times) or table.times[k] != s:
         return None
     return table.pieces[k]
 
