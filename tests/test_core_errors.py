@@ -123,3 +123,10 @@ def test_divergence_names_time_and_step():
         solve(Blowup(), torch.full((1, 1), 2.0), torch.tensor([0.0, 1.0]), dt=0.01)
     # y' = y^3 from 2 blows up at t = 1/8; Euler overflows float32 a few steps later
     assert 0.1 < e.value.time < 0.3 and e.value.step == round(e.value.time / 0.01)
+
+
+def test_a_fixed_step_grid_over_max_steps_is_refused_before_it_is_allocated():
+    with pytest.raises(ValueError, match=r"dt=1e-09 needs 1000000000 steps, more than max_steps"):
+        solve(OU(), torch.zeros(2, 1), torch.tensor([0.0, 1.0]), dt=1e-9)
+    with pytest.raises(ValueError, match="more than max_steps=50"):
+        solve(OU(), torch.zeros(2, 1), torch.tensor([0.0, 1.0]), dt=0.01, max_steps=50)

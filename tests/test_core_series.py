@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from neuralsde import SDE, solve
+from neuralsde import SDE, DivergenceError, solve
 from neuralsde.core.brownian import BrownianPath
 from neuralsde.core.grid import series_grid, step_grid
 from neuralsde.examples import GBM
@@ -170,3 +170,23 @@ def test_per_series_grids_have_clear_errors():
     with pytest.raises(ValueError, match=r"strictly increasing; got ts\[1, 1\]=.* followed by "
                        r"ts\[2, 1\]"):  # fmt: skip
         solve(BatchedGBM(), y0 + 1, bad)
+
+
+def test_a_diverging_series_is_reported_with_its_own_time():
+    class Blowup(SDE):
+        noise_type, sde_type, batched_time = "diagonal", "ito", True
+
+        def f(self, t, y):
+            return y**3
+
+        def g(self, t, y):
+            return torch.zeros_like(y)
+
+    # y' = y^3 from 2 blows up at t = 1/8. Series 1 spans [0, 1] in the steps series 0 takes
+    # for [0, 0.5], so it gets there in half the steps: the error carries series 1's time
+    ts = torch.tensor([[0.0, 0.0], [0.5, 1.0]])
+    with pytest.raises(DivergenceError, match=r"stopped being finite at t=.* \(step \d+\)") as e:
+        solve(Blowup(), torch.full((2, 1), 2.0), ts, dt=0.005)
+    grid, _ = series_grid(ts, 0.005)
+    assert e.value.time == pytest.approx(float(grid[e.value.step, 1]))
+    assert 0.12 < e.value.time < 0.3

@@ -281,3 +281,58 @@ def test_bad_model_arguments_are_rejected():
         LatentSDE(1, latent_dim=0)
     with pytest.raises(ValueError, match=r"gamma_max \* dt must be < 0.5"):
         LatentSDE(1, noise=MarkovFBM(gamma_max=20.0), dt=0.05)
+
+
+@pytest.mark.parametrize("noise", ["brownian", "fractional"])
+def test_series_grids_on_shared_times_equal_the_union_grid_even_with_missing_values(noise):
+    """When all series share their time stamps, each series' own grid is the union grid: the
+    per-series solve (the default) gives the union solve's ELBO to round-off, also when some
+    values (or every value at some time) are missing."""
+    kw = {} if noise == "brownian" else {"noise": MarkovFBM(hurst=0.6, K=3)}
+    model = _model(**kw)
+    times = torch.sort(torch.rand(6, generator=torch.Generator().manual_seed(3), dtype=F64))[0]
+    times = times.expand(4, 6).contiguous()
+    values = torch.randn(4, 6, 2, generator=torch.Generator().manual_seed(4), dtype=F64)
+    values[1, 2] = float("nan")
+    values[2, 3, 0] = float("nan")
+    out = []
+    for series_grids in (True, False):
+        model.series_grids = series_grids
+        out.append(model.elbo(times, values, generator=torch.Generator().manual_seed(5)))
+    assert model.per_series() is False and _model().per_series() is True
+    for key in ("elbo", "loglik", "kl0", "kl_path"):
+        torch.testing.assert_close(out[0][key], out[1][key], rtol=1e-12, atol=1e-12)
+
+
+def test_series_grids_solve_each_series_on_its_own_times_only():
+    """With times of their own, series do not step on each other's times: the per-series solve
+    takes about one series' steps, the union solve about all of theirs."""
+    import sys
+
+    solve_mod = sys.modules["neuralsde.core.solve"]
+    model = _model()
+    times, values = _data(B=6, L=10)  # every series has its own random times
+    steps = {}
+    for series_grids in (True, False):
+        model.series_grids = series_grids
+        seen = []
+        real = solve_mod.series_grid, solve_mod.step_grid
+
+        def record(fn):
+            def wrapped(*a, **k):
+                grid, index = fn(*a, **k)
+                seen.append(grid.shape[0] - 1)
+                return grid, index
+
+            return wrapped
+
+        solve_mod.series_grid, solve_mod.step_grid = (record(f) for f in real)
+        try:
+            out = model.elbo(times, values, generator=torch.Generator().manual_seed(0))
+        finally:
+            solve_mod.series_grid, solve_mod.step_grid = real
+        steps[series_grids] = seen[-1]
+        assert torch.isfinite(out["elbo"])
+    # own grid: 10 times merged with the dt = 0.02 grid over [0, 1]; union: 60 such times
+    assert steps[True] <= 1 / 0.02 + 10 + 1
+    assert steps[False] >= 1 / 0.02 + 5 * 10

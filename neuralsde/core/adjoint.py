@@ -29,9 +29,9 @@ class Problem:
     output bookkeeping (:class:`Outputs`); ``params`` the tensors the SDE's parameters are.
     """
 
-    def __init__(self, sde, make_stepper, controller, source, y0, fg0, t0, t1, args, outputs,
-                 params, check_every):  # fmt: skip
-        self.sde, self.make_stepper, self.controller = sde, make_stepper, controller
+    def __init__(self, make_stepper, controller, source, y0, fg0, t0, t1, args, outputs, params,
+                 check_every):  # fmt: skip
+        self.make_stepper, self.controller = make_stepper, controller
         self.source, self.y0, self.fg0, self.t0, self.t1 = source, y0, fg0, t0, t1
         self.args, self.outputs, self.params = args, outputs, params
         self.check_every = check_every

@@ -141,7 +141,7 @@ def solve(
         grid_np = grid.numpy()
         if per_series:
             times = grid.to(dtype=dtype, device=device).unsqueeze(-1)  # (n + 1, batch, 1)
-            dts = torch.diff(times, dim=0)
+            dts = torch.diff(grid, dim=0).to(dtype=dtype, device=device).unsqueeze(-1)
         else:
             times = grid.to(dtype=dtype, device=device)  # indexed per step: no per-step objects
             dts = np.diff(grid_np)  # np.float64 is a float; an array keeps memory flat
@@ -162,8 +162,8 @@ def solve(
             return ctrl.begin(ts, dt, order, max_steps, dtype, device)
 
         outputs = Outputs()
-    problem = Problem(sde, make_stepper, controller_factory, source, y0, fg0, t0, t1, args,
-                      outputs, params, check_every)  # fmt: skip
+    problem = Problem(make_stepper, controller_factory, source, y0, fg0, t0, t1, args, outputs,
+                      params, check_every)  # fmt: skip
     return adj.solve(problem)
 
 
@@ -216,7 +216,7 @@ def _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, opti
             **kwargs,
         )
 
-    problem = Problem(sde, None, None, None, y0, None, ts[0], ts[-1], args, None, params, 0)
+    problem = Problem(None, None, None, y0, None, ts[0], ts[-1], args, None, params, 0)
     return adj.solve(problem, run)
 
 
