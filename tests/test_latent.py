@@ -312,20 +312,19 @@ def test_series_grids_solve_each_series_on_its_own_times_only():
     solve_mod = sys.modules["neuralsde.core.solve"]
     model = _model()
     times, values = _data(B=6, L=10)  # every series has its own random times
-    steps = {}
+    steps, seen = {}, []
+    real = solve_mod.series_grid, solve_mod.step_grid
+
+    def record(fn):
+        def wrapped(*a, **k):
+            grid, index = fn(*a, **k)
+            seen.append(grid.shape[0] - 1)
+            return grid, index
+
+        return wrapped
+
     for series_grids in (True, False):
         model.series_grids = series_grids
-        seen = []
-        real = solve_mod.series_grid, solve_mod.step_grid
-
-        def record(fn):
-            def wrapped(*a, **k):
-                grid, index = fn(*a, **k)
-                seen.append(grid.shape[0] - 1)
-                return grid, index
-
-            return wrapped
-
         solve_mod.series_grid, solve_mod.step_grid = (record(f) for f in real)
         try:
             out = model.elbo(times, values, generator=torch.Generator().manual_seed(0))
