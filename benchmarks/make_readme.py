@@ -24,6 +24,28 @@ SECTIONS = [
         "reversible Heun).",
     ),
     (
+        "Adaptive steps: embedded-error PI controller vs step doubling (issue #12)",
+        "adaptive_steps",
+        "`python benchmarks/adaptive_steps.py`: drift and diffusion evaluations needed for the "
+        "same strong error at the final time (batch 256, float64, one torchsde Brownian interval "
+        "per problem shared by every run, tolerances swept from 1e-1 to 1e-5, read off each "
+        "curve by log-log interpolation). Step doubling spends three steps per attempt and keeps "
+        "the two half steps, so where even steps are best it costs 3 method steps for every 2 "
+        "of the PI controller at the same accuracy: the ratio sits near 1.5, above it only by "
+        "the rejections the PI controller avoids.",
+    ),
+    (
+        "Latent SDE: one grid per series vs the union grid (issue #12)",
+        "latent_series_grids",
+        "`python benchmarks/latent_series_grids.py`: `latent_irregular_fit.py` (OU, 32 series "
+        "x 100 irregular times, 50% of the points dropped and held out with the last 10% of the "
+        "span, 100 epochs, 1 thread) with every series on its own times (the default) and with "
+        "`--union` (a mini-batch on the union of its series' times, the pre-#12 grid). With "
+        "shared times each series' own grid is the union grid, so the two fits are the same "
+        "(tests check the ELBOs agree to round-off); with times of their own, the union of a "
+        "batch of B series has B times as many stamps.",
+    ),
+    (
         "Stable neural SDEs: one epoch vs torchsde (issue #4)",
         "stable_epoch_vs_torchsde",
         "`python benchmarks/stable_epoch_vs_torchsde.py --epochs 5`: LNSDE classifier, "

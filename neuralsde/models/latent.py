@@ -479,8 +479,8 @@ class LatentSDE(nn.Module):
     def posterior(self, times, values, out_times=None, n_samples=1, generator=None, snap=None):
         """Sample the posterior latent paths.
 
-        With exact times (``snap=False``) every series is solved on its own observation times
-        (one grid per series, :func:`neuralsde.solve`), not on the union of all series' times.
+        By default (:meth:`per_series`) every series is solved on its own time stamps (one grid
+        per series, :func:`neuralsde.solve`), not on the union of all series' times.
 
         Args:
             times, values: observations ``(B, L)``, ``(B, L, C)``.
@@ -493,7 +493,8 @@ class LatentSDE(nn.Module):
             dict with ``z: (T', n_samples * B, D)`` (sample-major), ``kl0: (n*B,)``,
             ``kl_path: (n*B,)``, and, for the likelihood of ``z`` without ``out_times``,
             ``values: (B, T', C)`` aligned with ``z`` and their ``times: (B, T')``. On the
-            union grid (``snap=True``) also ``grid`` and ``ts`` (the solve times).
+            union grid (``series_grids=False`` or ``snap=True``) also ``grid`` and ``ts`` (the
+            solve times).
         """
         B = times.shape[0]
         per_series = self.per_series(snap)

@@ -45,6 +45,13 @@ def axpy(y: torch.Tensor, x: torch.Tensor, a) -> torch.Tensor:
     return torch.add(y, x, alpha=a)
 
 
+def axpy_(y: torch.Tensor, x: torch.Tensor, a) -> torch.Tensor:
+    """In place ``y += a x`` (``y`` a fresh intermediate the caller owns); see :func:`axpy`."""
+    if isinstance(a, torch.Tensor):
+        return y.addcmul_(x, a)
+    return y.add_(x, alpha=a)
+
+
 class Method:
     """One small stepper. Subclasses set the declarations and implement ``step``.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Method, axpy, register
+from .base import Method, axpy_, register
 
 
 @register
@@ -27,4 +27,4 @@ class Euler(Method):
 
     def step(self, t0, t1, dt, y0, inc, state):
         f, g = state if state is not None else self.fg(t0, y0)
-        return axpy(self.noise(y0, g, inc.W), f, dt), None, None
+        return axpy_(self.noise(y0, g, inc.W), f, dt), None, None
