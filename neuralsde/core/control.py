@@ -141,12 +141,12 @@ class StepDoubling(_Adaptive):
 class PIController(_Adaptive):
     """One step per attempt, judged by the method's embedded error estimate.
 
-    The error is the RMS over each sample's state of ``error / tolerance``; a step shared by
-    the batch is accepted when every sample's is at most 1 (the largest). With ``e_n`` that
-    error and ``k = p + 1/2`` the order of the estimate (``p``: the strong order), the next step
-    is ``h safety e_n^(-(beta_p + beta_i) / k) e_{n-1}^(beta_p / k)``, clipped to
-    ``[0.2 h, 10 h]`` (``[0.2 h, safety h]`` after a rejection). Defaults ``beta_p = 0.1``,
-    ``beta_i = 0.3``: the insensitive PI controller diffrax recommends for SDEs.
+    The error is the RMS over the whole state of ``error / tolerance``, the norm step doubling
+    and torchsde use, so a step shared by the batch is judged by the batch's mean square error.
+    With ``e_n`` that error and ``k = p + 1/2`` the order of the estimate (``p``: the strong
+    order), the next step is ``h safety e_n^(-(beta_p + beta_i) / k) e_{n-1}^(beta_p / k)``,
+    clipped to ``[0.2 h, 10 h]`` (``[0.2 h, safety h]`` after a rejection). Defaults
+    ``beta_p = 0.1``, ``beta_i = 0.3``: the insensitive PI controller diffrax recommends for SDEs.
     """
 
     needs_error_estimate = True
@@ -161,8 +161,7 @@ class PIController(_Adaptive):
     def trial(self, step, source, t, t1, h, y, state):
         y1, err, state1 = step(self._time(t), self._time(t1), h, y,
                                source.increment(None, t, t1), state)  # fmt: skip
-        per_sample = self.scaled(y, y1, err).pow(2).reshape(y.shape[0], -1).mean(-1).sqrt()
-        return y1, state1, float(per_sample.max())
+        return y1, state1, float(self.scaled(y, y1, err).pow(2).mean().sqrt())
 
     def factor(self, err, accepted):
         k = self.order + 0.5

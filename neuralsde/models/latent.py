@@ -74,13 +74,16 @@ class _Observations(NamedTuple):
 
 class _Context(NamedTuple):
     """:class:`_Observations` tabulated on the solver's step grid (``precompute``): the values
-    of step ``k`` are ``ctx[k]``, ... (each ``(B, ...)``; one piece per step, so that a step's
-    backward touches only its own piece). ``step_times``: the grid's times (its first series'
-    column) in the solve's dtype, matched exactly against the time the stepper passes; off the
-    grid the drift falls back to the exact lookup in ``obs``."""
+    of step ``k`` are ``ctx[piece[k]]``, ... (each ``(B, ...)``). A piece is one distinct row of
+    observation indices across the batch, so there are at most ``B L + 1`` of them whatever the
+    number of steps (the reversible adjoint's memory stays flat), and a step's backward touches
+    only its own piece. ``step_times``: the grid's times (its first series' column) in the
+    solve's dtype, matched exactly against the time the stepper passes; off the grid the drift
+    falls back to the exact lookup in ``obs``."""
 
     obs: _Observations
     step_times: np.ndarray
+    piece: np.ndarray
     ctx: tuple
     t_next: tuple
     x_next: tuple
@@ -129,13 +132,17 @@ def tabulate(obs: _Observations, grid) -> _Context | _Observations:
     g = grid.to(obs.times.dtype)
     g = g.unsqueeze(-1).expand(-1, B) if g.dim() == 1 else g  # (n + 1, B)
     i = torch.searchsorted(obs.times, g.T.contiguous(), right=True).clamp(max=L - 1)  # (B, n+1)
+    new = torch.ones(i.shape[1], dtype=torch.bool)
+    new[1:] = (i[:, 1:] != i[:, :-1]).any(0)
+    piece = (new.cumsum(0) - 1).numpy()  # step -> piece
+    i = i[:, new]  # (B, pieces): each distinct index row once
     ctx = obs.ctx.transpose(0, 1).gather(1, i.unsqueeze(-1).expand(-1, -1, obs.ctx.shape[-1]))
     C = obs.x_next.shape[-1]
     x_next = obs.x_next.gather(1, i.unsqueeze(-1).expand(-1, -1, C))
     m_next = obs.m_next.gather(1, i.unsqueeze(-1).expand(-1, -1, C))
     t_next = obs.t_next.gather(1, i).unsqueeze(-1)
     step_times = (grid[:, 0] if grid.dim() == 2 else grid).to(obs.times.dtype).numpy()
-    return _Context(obs, step_times, ctx.unbind(1), t_next.unbind(1), x_next.unbind(1),
+    return _Context(obs, step_times, piece, ctx.unbind(1), t_next.unbind(1), x_next.unbind(1),
                     m_next.unbind(1))  # fmt: skip
 
 
@@ -147,8 +154,9 @@ def context_at(args, t):
         s = float(t.reshape(-1)[0])
         k = int(np.searchsorted(args.step_times, s))
         if k < len(args.step_times) and args.step_times[k] == s:
-            ctx, t_next = args.ctx[k], args.t_next[k]
-            x_next, m_next = args.x_next[k], args.m_next[k]
+            p = args.piece[k]
+            ctx, t_next = args.ctx[p], args.t_next[p]
+            x_next, m_next = args.x_next[p], args.m_next[p]
         else:
             ctx, t_next, x_next, m_next = _lookup(obs, t)
     else:
