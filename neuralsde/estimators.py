@@ -25,6 +25,26 @@ from neuralsde.train import fit as train_loop
 __all__ = ["LatentSDEForecaster", "SDEClassifier", "SDERegressor"]
 
 ESTIMATOR_KINDS = (*KINDS, "ncde")
+
+# training protocols. "reference": Oh, Lim & Kim's code (torch_ists/model_run.py): Adam with
+# L2 weight decay 0.01 lr, StepLR(10, 0.5), no early stop before epoch 20, no clipping.
+# "v1": this library's first protocol (AdamW, halve on plateau, gradient norm clipped at 1).
+SCHEDULES = {
+    "reference": {
+        "optimizer": lambda params, lr: torch.optim.Adam(params, lr=lr, weight_decay=0.01 * lr),
+        "lr_schedule": "step",
+        "grad_clip": None,
+        "min_epochs": 20,
+        "batch_rule": True,
+    },
+    "v1": {
+        "optimizer": lambda params, lr: torch.optim.AdamW(params, lr=lr, weight_decay=0.0),
+        "lr_schedule": "plateau",
+        "grad_clip": 1.0,
+        "min_epochs": 0,
+        "batch_rule": False,
+    },
+}
 _CONFIG, _WEIGHTS = "config.json", "weights.pt"
 
 
@@ -100,17 +120,25 @@ class _SDEBase(BaseEstimator):
         method="euler",
         dt=None,
         epochs=100,
-        lr=1e-3,
+        lr=None,
         batch_size=None,
         patience=10,
         validation_fraction=0.15,
         device="cpu",
         random_state=0,
         verbose=True,
+        width=None,
+        architecture="reference",
+        intensity=False,
+        schedule="reference",
     ):
         self.kind = kind
         self.hidden = hidden
         self.depth = depth
+        self.width = width
+        self.architecture = architecture
+        self.intensity = intensity
+        self.schedule = schedule
         self.method = method
         self.dt = dt
         self.epochs = epochs
@@ -132,6 +160,16 @@ class _SDEBase(BaseEstimator):
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
         if self.dt is not None and not (float(self.dt) > 0 and math.isfinite(float(self.dt))):
             raise ValueError(f"dt must be a positive number or None; got {self.dt!r}")
+        for name, allowed in (("architecture", ("reference", "v1")),
+                              ("schedule", tuple(SCHEDULES))):  # fmt: skip
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}; got {getattr(self, name)!r}")
+        for name in ("width", "batch_size"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | np.integer) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or None; got {value!r}")
+        if self.lr is not None and not (float(self.lr) > 0 and math.isfinite(float(self.lr))):
+            raise ValueError(f"lr must be a positive number or None; got {self.lr!r}")
         if not 0 <= float(self.validation_fraction) < 1:
             raise ValueError(
                 f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}"
@@ -172,17 +210,21 @@ class _SDEBase(BaseEstimator):
     def _path(self, times, values):
         from neuralsde.data.interpolation import control_path
 
-        path = control_path(times, values, kind="hermite", intensity=True)
+        path = control_path(times, values, kind="hermite", intensity=bool(self.intensity))
+        if not self.intensity:
+            return path
         c = self.n_channels_
         scale = torch.ones(1 + 2 * c, dtype=values.dtype, device=values.device)
         scale[1 + c :] = 1.0 / self.max_length_
         return _ScaledPath(path, scale)
 
     def _encoder(self):
-        control = 1 + 2 * self.n_channels_
+        control = 1 + (2 if self.intensity else 1) * self.n_channels_
+        width = None if self.width is None else int(self.width)
         if self.kind == "ncde":
-            return NeuralCDE(control, int(self.hidden), depth=int(self.depth))
-        return StableSDE(control, int(self.hidden), kind=self.kind, depth=int(self.depth))
+            return NeuralCDE(control, int(self.hidden), width=width, depth=int(self.depth))
+        return StableSDE(control, int(self.hidden), kind=self.kind, width=width,
+                         depth=int(self.depth), architecture=self.architecture)  # fmt: skip
 
     def _solver(self, generator):
         return {"method": self.method, "dt": self.dt_, "generator": generator}
@@ -198,12 +240,41 @@ class _SDEBase(BaseEstimator):
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
             return self._build_model().to(self.device)
 
-    def _train(self, loss_fn, train, val):
+    def _effective_batch_size(self, n: int) -> int:
+        """``batch_size``; if None, under ``schedule="reference"`` the largest of 16/32/64/128
+        that is at most ``n / 2`` (16 when even that is larger), else the whole set."""
+        if self.batch_size is not None:
+            return int(self.batch_size)
+        if not SCHEDULES[self.schedule]["batch_rule"]:
+            return n
+        fits = [b for b in (16, 32, 64, 128) if b <= n / 2]
+        return fits[-1] if fits else 16
+
+    def _effective_lr(self, batch_size: int) -> float:
+        """``lr``; if None, the reference's ``1e-3 * batch_size / 16`` (``"v1"``: 1e-3)."""
+        if self.lr is not None:
+            return float(self.lr)
+        return 1e-3 * batch_size / 16 if SCHEDULES[self.schedule]["batch_rule"] else 1e-3
+
+    def _train(self, loss_fn, train, val, callback=None):
+        n = int(train[0].shape[0])
+        self.batch_size_ = self._effective_batch_size(n)
+        self.lr_ = self._effective_lr(self.batch_size_)
+        plan = SCHEDULES[self.schedule]
+        params = [p for p in self.model_.parameters() if p.requires_grad]
+        seed = 0 if self.random_state is None else int(self.random_state)
+        # dropout draws from the global RNG: seed a forked one, leave the user's untouched
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self._train_loop(loss_fn, train, val, plan, params, seed, callback)
+
+    def _train_loop(self, loss_fn, train, val, plan, params, seed, callback):
         self.history_ = train_loop(
-            self.model_, loss_fn, train, val, epochs=int(self.epochs), lr=float(self.lr),
-            batch_size=self.batch_size, patience=self.patience, verbose=bool(self.verbose),
-            generator=torch.Generator().manual_seed(
-                0 if self.random_state is None else int(self.random_state)),
+            self.model_, loss_fn, train, val, epochs=int(self.epochs), lr=self.lr_,
+            batch_size=self.batch_size_, patience=self.patience, verbose=bool(self.verbose),
+            optimizer=plan["optimizer"](params, self.lr_), lr_schedule=plan["lr_schedule"],
+            grad_clip=plan["grad_clip"], min_epochs=plan["min_epochs"], callback=callback,
+            generator=torch.Generator().manual_seed(seed),
             desc=f"{type(self).__name__}({self.kind})",
         )  # fmt: skip
 
@@ -283,18 +354,30 @@ def _stratified_holdout(y, fraction, seed):
 class SDEClassifier(ClassifierMixin, _SDEBase):
     """Classify irregular, gappy multichannel series with a stable neural SDE.
 
-    The control path ``X(t)`` (hermite cubic of ``[time, values, observation counts]``)
-    drives ``dz = f(t, z~) dt + g(t, z) dW`` from ``z0 = Linear(X(t0))``; logits are
-    ``Linear(ReLU(Linear(tanh(z(t_end)))))`` (:class:`~neuralsde.models.ClassificationHead`).
-    Times are rescaled to ``[0, 1]`` over the training span, values are
-    standardised per channel, and ``dt`` defaults to ``max(min observed gap, 1e-3)`` (on the
-    rescaled times, so the floor is a thousandth of the training span).
+    The control path ``X(t)`` (hermite cubic of ``[time, values]``, plus the per-channel
+    observation counts with ``intensity=True``) drives ``dz = f(t, z~) dt + g(t, z) dW`` from
+    ``z0 = Linear(X(t0))``; the head reads the final state. The defaults are the reference
+    model and protocol of Oh, Lim & Kim (``architecture``, ``head`` and ``schedule`` all
+    ``"reference"``; ``"v1"`` gives this library's first version of each). Times are rescaled
+    to ``[0, 1]`` over the training span, values are standardised per channel, and ``dt``
+    defaults to ``max(min observed gap, 1e-3)`` (on the rescaled times). For the paper's
+    hyper-parameter search use :func:`neuralsde.tune`.
 
     Parameters:
         kind: ``"lsde"``, ``"lnsde"``, ``"gsde"``, ``"naive"`` or ``"ncde"``.
-        hidden, depth: hidden-state size (also the MLP width) and MLP hidden layers.
+        hidden, width, depth: hidden-state size, width of the drift's hidden layers (None:
+            ``hidden``) and depth of the drift (:class:`~neuralsde.models.StableSDE`).
         method, dt: solver method and step (in the data's time units; None: the default).
-        epochs, lr, batch_size, patience: training (Adam, early stopping on validation loss).
+        epochs, lr, batch_size, patience: training, early stopping on validation loss.
+            ``schedule="reference"``: Adam with weight decay ``0.01 lr``, the learning rate
+            halved every 10 epochs, no early stop before epoch 20; ``batch_size=None`` takes
+            the largest of 16/32/64/128 that is at most half the training set and
+            ``lr=None`` takes ``1e-3 * batch_size / 16``. ``schedule="v1"``: AdamW, halved
+            on a plateau, gradient norm clipped at 1, full batch, ``lr=1e-3``.
+        architecture: ``"reference"`` or ``"v1"`` drift and diffusion modules.
+        head: ``"reference"`` (read-out, then Linear-BatchNorm-ReLU-Dropout-Linear) or
+            ``"v1"`` (``Linear(ReLU(Linear(tanh z_T)))``).
+        intensity: append the cumulative observation count of each channel to the path.
         validation_fraction: share of the training series held out (stratified) for early
             stopping when ``fit`` gets no ``eval_set``.
         device, random_state, verbose: where to run, the seed, the progress bar.
@@ -310,12 +393,43 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
 
     _extra_fitted = ("classes_",)
 
-    def _build_model(self):
-        return PathClassifier(self._encoder(), len(self.classes_))
+    def __init__(
+        self,
+        kind="lnsde",
+        hidden=32,
+        depth=2,
+        method="euler",
+        dt=None,
+        epochs=100,
+        lr=None,
+        batch_size=None,
+        patience=10,
+        validation_fraction=0.15,
+        device="cpu",
+        random_state=0,
+        verbose=True,
+        width=None,
+        architecture="reference",
+        intensity=False,
+        schedule="reference",
+        head="reference",
+    ):
+        super().__init__(
+            kind=kind, hidden=hidden, depth=depth, method=method, dt=dt, epochs=epochs, lr=lr,
+            batch_size=batch_size, patience=patience, validation_fraction=validation_fraction,
+            device=device, random_state=random_state, verbose=verbose, width=width,
+            architecture=architecture, intensity=intensity, schedule=schedule,
+        )  # fmt: skip
+        self.head = head
 
-    def fit(self, X, y=None, eval_set=None):
+    def _build_model(self):
+        return PathClassifier(self._encoder(), len(self.classes_), head=self.head)
+
+    def fit(self, X, y=None, eval_set=None, callback=None):
         """Fit on series ``X`` with labels ``y: (B,)`` (default: labels carried by ``X``).
-        ``eval_set=(X_val, y_val)`` replaces the internal validation split."""
+        ``eval_set=(X_val, y_val)`` replaces the internal validation split;
+        ``callback(epoch, model, history)`` runs after each epoch and returns True to stop
+        (:func:`neuralsde.train.fit`)."""
         self._check_params()
         batch = as_batch(X)
         y = _labels(y, batch, "y")
@@ -353,7 +467,7 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
             logits = model(self._path(t, v), **self._solver(generator))
             return torch.nn.functional.cross_entropy(logits, target)
 
-        self._train(loss_fn, train, val)
+        self._train(loss_fn, train, val, callback)
         return self
 
     def _logits(self, X) -> torch.Tensor:
@@ -433,6 +547,10 @@ class SDERegressor(RegressorMixin, _SDEBase):
         verbose=True,
         task="interpolate",
         holdout=0.3,
+        width=None,
+        architecture="v1",
+        intensity=True,
+        schedule="v1",
     ):
         super().__init__(
             kind=kind,
@@ -448,6 +566,10 @@ class SDERegressor(RegressorMixin, _SDEBase):
             device=device,
             random_state=random_state,
             verbose=verbose,
+            width=width,
+            architecture=architecture,
+            intensity=intensity,
+            schedule=schedule,
         )
         self.task = task
         self.holdout = holdout
@@ -470,7 +592,7 @@ class SDERegressor(RegressorMixin, _SDEBase):
             )
         return arr
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, callback=None):
         """Fit on series ``X`` (and optional aligned targets ``y``); returns ``self``."""
         self._check_params()
         if self.task not in ("interpolate", "forecast"):
@@ -508,7 +630,7 @@ class SDERegressor(RegressorMixin, _SDEBase):
             seen = ~torch.isnan(on_grid)
             return ((pred - torch.nan_to_num(on_grid))[seen] ** 2).mean()
 
-        self._train(loss_fn, train, val)
+        self._train(loss_fn, train, val, callback)
         return self
 
     def _fitted_config(self) -> dict:

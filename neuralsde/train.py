@@ -113,12 +113,14 @@ def _make_scheduler(optimizer, schedule, epochs: int, patience: int):
         return torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, factor=0.5, patience=max(1, patience // 3)
         )
+    if schedule == "step":  # halve every 10 epochs (the reference protocol of Oh, Lim & Kim)
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.5)
     if schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
     if callable(schedule):
         return schedule(optimizer)
     raise ValueError(
-        f"lr_schedule must be None, 'constant', 'plateau', 'cosine' or a callable "
+        f"lr_schedule must be None, 'constant', 'plateau', 'step', 'cosine' or a callable "
         f"optimizer -> scheduler; got {schedule!r}"
     )
 
@@ -149,6 +151,7 @@ def fit(
     weight_decay: float = 0.0,
     batch_size: int | None = None,
     patience: int | None = 10,
+    min_epochs: int = 0,
     min_delta: float = 0.0,
     lr_schedule="plateau",
     grad_clip: float | None = 1.0,
@@ -167,7 +170,8 @@ def fit(
     the mean of ``loss_fn`` over ``val`` in eval mode without gradients. The state with the
     best score (best training loss without ``val``) is kept and restored at the end.
     Training stops early after ``patience`` epochs without an improvement larger than
-    ``min_delta`` (``patience=None`` never stops early).
+    ``min_delta``, once at least ``min_epochs`` epochs have run (``patience=None`` never stops
+    early).
 
     Divergence guard: a non-finite loss or gradient, or a ``FloatingPointError`` raised by
     the solver, stops training with a :class:`DivergenceWarning` naming the epoch and step;
@@ -180,7 +184,8 @@ def fit(
         model: the nn.Module to train (its parameters are optimised in place).
         loss_fn: ``(model, batch) -> 0-d tensor``.
         train, val: tensors, tuples of tensors, or re-iterables of batches.
-        lr_schedule: ``"plateau"`` (halve on a validation plateau), ``"cosine"``,
+        lr_schedule: ``"plateau"`` (halve on a validation plateau), ``"step"`` (halve every
+            10 epochs), ``"cosine"``,
             ``None``/``"constant"``, or ``optimizer -> scheduler``.
         grad_clip: max global gradient norm (``None`` disables clipping).
         generator: torch.Generator for the mini-batch shuffling.
@@ -284,7 +289,7 @@ def fit(
         if callback is not None and callback(epoch, model, history):
             history.stopped = "callback"
             break
-        if patience is not None and bad_epochs >= int(patience):
+        if patience is not None and bad_epochs >= int(patience) and epoch + 1 >= int(min_epochs):
             history.stopped = "early_stopping"
             break
     if tqdm and verbose:

@@ -357,6 +357,29 @@ class IrregularBatch:
         )  # fmt: skip
         return replace(self, values=values)
 
+    def trim(self) -> IrregularBatch:
+        """The same batch without each series' trailing time stamps at which no channel was
+        observed (e.g. the NaN padding of variable-length series in a ``(B, L, C)`` array);
+        a series with no observation keeps its first time stamp.
+
+        Example:
+            >>> nan = float("nan")
+            >>> t, x = [[0.0, 1.0, 2.0]] * 2, [[1.0, 2.0, nan], [1.0, nan, nan]]
+            >>> b = IrregularBatch.from_arrays(t, x)
+            >>> b.trim().lengths.tolist()
+            [2, 1]
+        """
+        observed = ~torch.isnan(self.values).all(-1)  # (B, L)
+        steps = torch.arange(1, observed.shape[1] + 1)
+        keep = (observed * steps).amax(dim=1).clamp(min=1).minimum(self.lengths)
+        if bool((keep == self.lengths).all()):
+            return self
+        pad = steps.unsqueeze(0) > keep.unsqueeze(1)  # (B, L): past the kept length
+        width = int(keep.max())
+        times = self.times.masked_fill(pad, float("nan"))[:, :width]
+        values = self.values.masked_fill(pad.unsqueeze(-1), float("nan"))[:, :width]
+        return replace(self, times=times, values=values, lengths=keep.to(self.lengths))
+
     def split(
         self,
         fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),

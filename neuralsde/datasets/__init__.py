@@ -15,6 +15,8 @@ from .real import (
     load_gunpoint_segmentation,
     load_mauna_loa_co2,
     load_nile,
+    load_uea,
+    UEA_DATASETS,
 )
 from .regimes import simulate_regime_switching
 from .tsfile import read_ts
@@ -27,7 +29,9 @@ __all__ = [
     "load_gunpoint_segmentation",
     "load_mauna_loa_co2",
     "load_nile",
+    "load_uea",
     "read_ts",
+    "UEA_DATASETS",
     "sample_fbm",
     "simulate_double_well",
     "simulate_fbm",

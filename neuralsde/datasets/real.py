@@ -20,6 +20,8 @@ __all__ = [
     "load_gunpoint_segmentation",
     "load_mauna_loa_co2",
     "load_nile",
+    "load_uea",
+    "UEA_DATASETS",
 ]
 
 _AEON_LICENCE = (
@@ -37,6 +39,9 @@ def _load_classification(folder: str, stem: str, split: str | None):
         parts.append(x)
         labels.append(y)
         splits.append(np.full(len(x), name))
+    longest = max(x.shape[1] for x in parts)  # variable-length files: NaN-pad to one length
+    parts = [np.pad(x, ((0, 0), (0, longest - x.shape[1]), (0, 0)), constant_values=np.nan)
+             for x in parts]  # fmt: skip
     return np.concatenate(parts), np.concatenate(labels), np.concatenate(splits)
 
 
@@ -174,5 +179,62 @@ def load_mauna_loa_co2():
             "source": "statsmodels.datasets.co2; Keeling & Whorf (2004), SIO flask network, CDIAC",
             "licence": "public domain",
             "units": "ppmv",
+        },
+    )
+
+
+# the UEA/UCR classification sets shipped under datasets/: name -> (folder, description)
+_UEA = {
+    "GunPoint": ("gun_point", "hand centroid X coordinate; classes Gun-Draw (1), Point (2)"),
+    "ItalyPowerDemand": (
+        "italy_power_demand",
+        "hourly Italian power demand of one day; classes Oct-Mar (1), Apr-Sep (2)",
+    ),
+    "OSULeaf": ("osu_leaf", "leaf outlines; six species coded 1-6"),
+    "ACSF1": ("acsf1", "appliance power consumption; ten appliance types coded 0-9"),
+    "PickupGestureWiimoteZ": (
+        "pickup_gesture_wiimote_z",
+        "Wiimote Z acceleration of ten gestures coded 1-10; variable length (NaN-padded)",
+    ),
+}
+UEA_DATASETS = ("ArrowHead", "BasicMotions", *_UEA)
+
+
+def load_uea(name: str, split: str | None = None):
+    """A UEA/UCR classification set shipped under ``datasets/``, by its archive name.
+
+    ``name`` is one of :data:`UEA_DATASETS`. ``time`` is the 0-based position (seconds for
+    BasicMotions); variable-length series are NaN-padded at their end.
+
+    Args:
+        name: the archive name, e.g. ``"GunPoint"``.
+        split: ``"train"``, ``"test"`` or None (both, train first).
+
+    Example:
+        >>> ds = load_uea("PickupGestureWiimoteZ")
+        >>> ds["values"].shape, len(set(ds["label"].values.tolist()))
+        ((100, 361, 1), 10)
+    """
+    if name == "BasicMotions":
+        return load_basic_motions(split)
+    if name == "ArrowHead":
+        return load_arrow_head(split)
+    if name not in _UEA:
+        raise ValueError(f"name must be one of {list(UEA_DATASETS)}; got {name!r}")
+    folder, description = _UEA[name]
+    x, y, s = _load_classification(folder, name, split)
+    return make_dataset(
+        x,
+        np.arange(x.shape[1]),
+        time_attrs={"units": "position"},
+        channel=["value"],
+        labels=y,
+        extra={"split": ("series", s)},
+        attrs={
+            "name": name,
+            "source": "UEA/UCR TSC archive, https://timeseriesclassification.com "
+            "(files from aeon 1.6.0)",
+            "licence": _AEON_LICENCE,
+            "description": description,
         },
     )

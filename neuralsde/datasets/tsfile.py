@@ -2,8 +2,9 @@
 
 Format: ``#`` comment lines, ``@key value`` header lines, then ``@data`` followed by one line
 per series: channels separated by ``:``, values within a channel by ``,``, the class label
-last (when ``@classLabel true``). ``?`` marks a missing value. Only equal-length series
-without time stamps are supported (what the shipped files use).
+last (when ``@classLabel true``). ``?`` marks a missing value. Series of unequal length
+(``@equalLength false``) are padded with NaN at their end; time-stamped files are not supported
+(the shipped files have none).
 """
 
 from __future__ import annotations
@@ -57,14 +58,16 @@ def read_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, 
                 raise ValueError(f"{path}, line {lineno}: {err}") from None
     if not rows:
         raise ValueError(f"{path} holds no series after @data")
-    lengths = {len(ch) for row in rows for ch in row}
     n_channels = {len(row) for row in rows}
-    if len(lengths) != 1 or len(n_channels) != 1:
-        raise ValueError(
-            f"{path}: only equal-length series are supported, got lengths {sorted(lengths)} "
-            f"and channel counts {sorted(n_channels)}"
-        )
-    values = np.stack([np.stack(row, axis=-1) for row in rows])
+    if len(n_channels) != 1:
+        raise ValueError(f"{path}: series have different channel counts {sorted(n_channels)}")
+    lengths = [{len(ch) for ch in row} for row in rows]
+    if any(len(ls) != 1 for ls in lengths):
+        raise ValueError(f"{path}: the channels of one series differ in length")
+    longest = max(next(iter(ls)) for ls in lengths)
+    values = np.full((len(rows), longest, n_channels.pop()), np.nan)
+    for i, row in enumerate(rows):
+        values[i, : len(row[0])] = np.stack(row, axis=-1)
     return values, (np.asarray(labels) if labels else None), header
 
 

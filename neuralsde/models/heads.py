@@ -10,7 +10,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ClassificationHead", "PathClassifier", "PathRegressor", "RegressionHead"]
+__all__ = [
+    "ClassificationHead",
+    "PathClassifier",
+    "PathRegressor",
+    "ReferenceClassificationHead",
+    "RegressionHead",
+]
 
 
 class ClassificationHead(nn.Module):
@@ -28,6 +34,55 @@ class ClassificationHead(nn.Module):
 
     def forward(self, z_final: torch.Tensor) -> torch.Tensor:
         return self.net(z_final)
+
+
+class _BatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d that normalises a training batch of one series with its running statistics
+    (batch statistics of a single sample are undefined): a last mini-batch of size 1 trains."""
+
+    def forward(self, x):
+        if self.training and x.shape[0] == 1:
+            return nn.functional.batch_norm(
+                x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(x)
+
+
+class ReferenceClassificationHead(nn.Module):
+    """The classifier of Oh, Lim & Kim's reference code (``torch_ists``): the read-out
+    ``Linear(ReLU(Linear(tanh z_T)))`` to ``hidden`` units, then ``Linear, BatchNorm1d, ReLU,
+    Dropout(dropout), Linear`` to the logits ``(batch, classes)``. The classifier's linear
+    layers start Xavier-uniform with biases 0.01, as there. (The reference also multiplies the
+    last layer's gradient by 100; under Adam that only changes the weight decay's relative
+    size, and it would dominate gradient-norm clipping, so it is left out.)
+
+    Example:
+        >>> ReferenceClassificationHead(8, 3).eval()(torch.zeros(5, 8)).shape
+        torch.Size([5, 3])
+    """
+
+    def __init__(self, hidden: int, classes: int, dropout: float = 0.1):
+        super().__init__()
+        self.readout = nn.Sequential(
+            nn.Tanh(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, hidden)
+        )
+        self.classifier = nn.Sequential(
+            nn.Linear(hidden, hidden),
+            _BatchNorm(hidden),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, classes),
+        )
+        for layer in self.classifier:
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.constant_(layer.bias, 0.01)
+
+    def forward(self, z_final: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.readout(z_final))
+
+
+HEADS = {"reference": ReferenceClassificationHead, "v1": ClassificationHead}
 
 
 class RegressionHead(nn.Module):
@@ -59,12 +114,15 @@ def _solver_times(path, ts=None) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class PathClassifier(nn.Module):
-    """Encoder + :class:`ClassificationHead`: ``forward(path, **solver) -> logits``."""
+    """Encoder + head: ``forward(path, **solver) -> logits``. ``head="v1"`` is
+    :class:`ClassificationHead`, ``"reference"`` :class:`ReferenceClassificationHead`."""
 
-    def __init__(self, encoder: nn.Module, classes: int):
+    def __init__(self, encoder: nn.Module, classes: int, head: str = "v1"):
         super().__init__()
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {sorted(HEADS)}; got {head!r}")
         self.encoder = encoder
-        self.head = ClassificationHead(encoder.hidden, classes)
+        self.head = HEADS[head](encoder.hidden, classes)
 
     def forward(self, path, **solver) -> torch.Tensor:
         ts, _ = _solver_times(path)

@@ -1,6 +1,20 @@
 """Stable neural SDEs for irregular time series (Oh, Lim & Kim, ICLR 2024).
 
-Hidden state ``z: (batch, hidden)`` driven by the control path ``X(t)`` of the batch, with
+Two architectures, picked by ``StableSDE(architecture=...)``.
+
+``"reference"`` (the default) follows the authors' runtime code (``torch_ists``
+``Diffusion_model``, method contracts LSDE (2, 16), LNSDE (4, 17), GSDE (6, 17)):
+
+* the combined input ``z~ = emb([linear_in(z'), init(X(t))])`` with ``z' = [sin t, cos t, z]``
+  (``z' = z`` for LSDE), ``init``/``linear_in`` linear maps to ``hidden`` and
+  ``emb = Linear(2 hidden, hidden)``;
+* the drift ``tanh(out(MLP(relu(z~))))`` with ``depth - 1`` hidden ReLU layers of width
+  ``width`` (GSDE: ``tanh(out(...) * tanh(z))``);
+* the diffusion ``s(t) = sigmoid(theta) relu(MLP(sin t, cos t))``, applied as ``tanh(s(t))``
+  (LSDE) or ``tanh(s(t) * z)`` (LNSDE, GSDE).
+
+``"v1"`` is this library's first architecture, kept for the ablation. Hidden state
+``z: (batch, hidden)`` driven by the control path ``X(t)`` of the batch, with
 ``z~ = concat(z, X(t))`` and ``z0 = Linear(X(t0))``:
 
 * LSDE  (Langevin-type): ``dz = gamma(z~) dt + sigma(t) dW``
@@ -29,6 +43,9 @@ __all__ = [
     "GeometricDrift",
     "KINDS",
     "LangevinDrift",
+    "REFERENCE_KINDS",
+    "ReferenceDiffusion",
+    "ReferenceDrift",
     "LinearDiffusion",
     "MLP",
     "NaiveDiffusion",
@@ -188,7 +205,21 @@ class NaiveDrift(TimeDrift):
 
 
 # ------------------------------------------------------------------------------- diffusions
-class TimeDiffusion(nn.Module):
+class TimeNoise(nn.Module):
+    """Base of the diffusions that factor as ``apply(sigma(t), z)``: ``sigma(t)`` can be
+    tabulated on a step grid (:meth:`StableSDE.precompute`)."""
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def apply(self, sigma: torch.Tensor, z: torch.Tensor) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def forward(self, t, z):
+        return self.apply(self.sigma(t), z)
+
+
+class TimeDiffusion(TimeNoise):
     """LSDE diffusion ``sigma(t) = softplus(s) * MLP(sin t, cos t)``, one value per hidden
     channel, broadcast over the batch: returns ``(batch, hidden)`` (additive noise written as
     diagonal). With all MLP parameters zero, ``sigma(t) = 0`` exactly."""
@@ -211,9 +242,6 @@ class TimeDiffusion(nn.Module):
         """The diffusion from ``sigma(t)`` (e.g. tabulated) and ``z``."""
         return sigma.expand_as(z)
 
-    def forward(self, t, z):
-        return self.apply(self.sigma(t), z)
-
 
 class LinearDiffusion(TimeDiffusion):
     """LNSDE / GSDE diffusion ``sigma(t) * z`` (diagonal): zero at ``z = 0``."""
@@ -233,17 +261,172 @@ class NaiveDiffusion(nn.Module):
         return self.net(torch.cat([_time_column(t, z), z], dim=-1))
 
 
+# ------------------------------------------------------------- the reference architecture
+def _time_features(t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``[sin t, cos t]: (..., 2)`` for ``t: (...)`` in ``like``'s dtype and device."""
+    t = torch.as_tensor(t).to(like).unsqueeze(-1)
+    return torch.cat([torch.sin(t), torch.cos(t)], dim=-1)
+
+
+class ReferenceDrift(nn.Module):
+    """LNSDE drift of the reference code: ``tanh(out(MLP(relu(z~))))`` with the combined input
+    ``z~ = emb([linear_in([sin t, cos t, z]), init(X(t))])``. ``init`` and ``linear_in`` map to
+    ``hidden``, ``emb = Linear(2 hidden, hidden)``; the MLP has ``depth - 1`` hidden ReLU
+    layers of ``width`` units. Shapes: ``z: (batch, hidden)``, ``x: (batch, control)`` ->
+    ``(batch, hidden)``.
+
+    Subclass and override :meth:`interact` (applied to the last layer's output before the
+    tanh) or set ``uses_time`` / ``bounded`` to make a new class.
+
+    Example:
+        >>> ReferenceDrift(4, 2)(torch.tensor(0.5), torch.zeros(3, 4), torch.ones(3, 2)).shape
+        torch.Size([3, 4])
+    """
+
+    uses_time = True
+    bounded = True
+
+    def __init__(self, hidden, control, width=None, depth=2):
+        super().__init__()
+        if int(depth) < 1:
+            raise ValueError(f"depth must be a positive integer; got {depth!r}")
+        width = hidden if width is None else int(width)
+        self.hidden = hidden
+        self.init = nn.Linear(control, hidden)
+        self.linear_in = nn.Linear(hidden + (2 if self.uses_time else 0), hidden)
+        self.emb = nn.Linear(2 * hidden, hidden)
+        sizes = [hidden] + [width] * (int(depth) - 1)
+        self.hidden_layers = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+        )
+        self.linear_out = nn.Linear(sizes[-1], hidden)
+
+    def interact(self, out: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The last layer's output combined with the state (identity here; GSDE: ``* tanh z``)."""
+        return out
+
+    def combined(self, t, z, x):
+        """``z~: (batch, hidden)``."""
+        inputs = torch.cat([_time_features(t, z).expand(z.shape[0], 2), z], -1) if (
+            self.uses_time) else z  # fmt: skip
+        return self.emb(torch.cat([self.linear_in(inputs), self.init(x)], dim=-1))
+
+    def finish(self, u, z):
+        """The drift from the combined input ``u = z~``."""
+        h = torch.relu(u)
+        for layer in self.hidden_layers:
+            h = torch.relu(layer(h))
+        out = self.interact(self.linear_out(h), z)
+        return torch.tanh(out) if self.bounded else out
+
+    def forward(self, t, z, x):
+        return self.finish(self.combined(t, z, x), z)
+
+    # ``z~`` is linear in ([sin t, cos t], z, X): its time and X part is tabulated on the step
+    # grid at once, leaving one ``addmm`` in z per step.
+    def _emb_split(self):
+        return self.emb.weight[:, : self.hidden], self.emb.weight[:, self.hidden :]
+
+    def project(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The part of ``z~`` that does not depend on ``z``: ``t: (n,)``, ``x: (n, batch,
+        control)`` -> ``(n, batch, hidden)``."""
+        e_a, e_b = self._emb_split()
+        out = nn.functional.linear(self.init(x), e_b, self.emb.bias)
+        bias = self.linear_in.bias
+        if self.uses_time:
+            time = nn.functional.linear(_time_features(t, x), self.linear_in.weight[:, :2], bias)
+            return out + nn.functional.linear(time, e_a).unsqueeze(1)
+        return out + nn.functional.linear(bias, e_a)
+
+    def z_weight(self) -> torch.Tensor:
+        """``(emb_a W_z)^T: (hidden, hidden)``, the map from ``z`` to ``z~``."""
+        e_a, _ = self._emb_split()
+        start = 2 if self.uses_time else 0
+        return (e_a @ self.linear_in.weight[:, start:]).t()
+
+    def forward_projected(self, z, projected, z_weight):
+        """The drift from ``project``'s output at this time and ``z_weight()``."""
+        return self.finish(torch.addmm(projected, z, z_weight), z)
+
+
+class ReferenceLangevinDrift(ReferenceDrift):
+    """LSDE drift of the reference code: ``z' = z``, no explicit time."""
+
+    uses_time = False
+
+
+class ReferenceGeometricDrift(ReferenceDrift):
+    """GSDE drift of the reference code: ``tanh(out(...) * tanh(z))``. The factor ``tanh z``
+    vanishes at ``z_i = 0`` like ``z`` does, so the continuous-time flow still cannot move a
+    coordinate across zero; near zero the drift is ``~ out * z``, the geometric form."""
+
+    def interact(self, out, z):
+        return out * torch.tanh(z)
+
+
+class ReferenceDiffusion(TimeNoise):
+    """Diffusion of the reference code (noise options 16 / 17): ``s(t) = sigmoid(theta)
+    relu(MLP(sin t, cos t))`` with a ReLU MLP of one hidden layer and a learnable scalar
+    ``theta`` (initially 1), returned as ``tanh(s(t) * z)`` (``linear=True``: LNSDE, GSDE) or
+    ``tanh(s(t))`` broadcast over the batch (LSDE). With all parameters zero it is exactly 0.
+
+    Example:
+        >>> ReferenceDiffusion(3)(torch.tensor(0.2), torch.zeros(2, 3)).abs().max().item()
+        0.0
+    """
+
+    linear = True
+
+    def __init__(self, hidden, width=None):
+        super().__init__()
+        width = hidden if width is None else int(width)
+        self.net = nn.Sequential(nn.Linear(2, width), nn.ReLU(), nn.Linear(width, hidden))
+        self.theta = nn.Parameter(torch.tensor(1.0))
+
+    def sigma(self, t: torch.Tensor) -> torch.Tensor:
+        """``s(t): (hidden,)`` for a 0-d ``t``; ``(..., hidden)`` for ``t: (...)``."""
+        return torch.sigmoid(self.theta) * torch.relu(self.net(_time_features(t, self.theta)))
+
+    def apply(self, sigma, z):
+        return torch.tanh(sigma * z) if self.linear else torch.tanh(sigma).expand_as(z)
+
+
+class ReferenceAdditiveDiffusion(ReferenceDiffusion):
+    """LSDE diffusion of the reference code: ``tanh(s(t))``, independent of the state."""
+
+    linear = False
+
+
+REFERENCE_KINDS = {
+    "lsde": (ReferenceLangevinDrift, ReferenceAdditiveDiffusion),
+    "lnsde": (ReferenceDrift, ReferenceDiffusion),
+    "gsde": (ReferenceGeometricDrift, ReferenceDiffusion),
+    # the reference's ``naivesde`` (input option 1, noise 18) clips both outputs with tanh, so
+    # it is not the unstable baseline of the paper's theory: keep the unconstrained one
+    "naive": (NaiveDrift, NaiveDiffusion),
+}
+ARCHITECTURES = {"reference": REFERENCE_KINDS}
+
 KINDS = {
     "lsde": (LangevinDrift, TimeDiffusion),
     "lnsde": (TimeDrift, LinearDiffusion),
     "gsde": (GeometricDrift, LinearDiffusion),
     "naive": (NaiveDrift, NaiveDiffusion),
 }
+ARCHITECTURES["v1"] = KINDS
 
 
 # drift classes whose ``forward_projected`` is known to equal ``forward`` (a user subclass that
 # overrides ``gamma`` or ``forward`` is evaluated directly)
-_PROJECTABLE = (LangevinDrift, TimeDrift, GeometricDrift, NaiveDrift)
+_PROJECTABLE = (
+    LangevinDrift,
+    TimeDrift,
+    GeometricDrift,
+    NaiveDrift,
+    ReferenceDrift,
+    ReferenceLangevinDrift,
+    ReferenceGeometricDrift,
+)
 
 
 def default_dt(times: torch.Tensor) -> float:
@@ -278,7 +461,11 @@ class StableSDE(SDE):
     Args:
         control: number of channels of the control path ``X``.
         hidden: size of the hidden state ``z``.
-        width, depth: size of the drift MLP (hidden layers).
+        width, depth: width of the drift MLP's hidden layers and its depth (``"reference"``:
+            ``depth - 1`` hidden layers after the combined input; ``"v1"``: ``depth`` hidden
+            layers).
+        architecture: ``"reference"`` (the authors' code, see the module docstring) or
+            ``"v1"`` (this library's first version, :data:`KINDS`).
 
     Example:
         >>> import torch, torchcde
@@ -307,16 +494,22 @@ class StableSDE(SDE):
         depth: int = 2,
         drift: nn.Module | None = None,
         diffusion: nn.Module | None = None,
+        architecture: str = "reference",
     ):
         super().__init__()
+        if architecture not in ARCHITECTURES:
+            raise ValueError(
+                f"architecture must be one of {sorted(ARCHITECTURES)}; got {architecture!r}"
+            )
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {sorted(KINDS)}; got {kind!r}")
         for name, value in (("control", control), ("hidden", hidden)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
         width = hidden if width is None else width
-        drift_cls, diffusion_cls = KINDS[kind]
+        drift_cls, diffusion_cls = ARCHITECTURES[architecture][kind]
         self.kind, self.control_channels, self.hidden = kind, control, hidden
+        self.architecture = architecture
         self.initial = nn.Linear(control, hidden)
         self.drift = drift if drift is not None else drift_cls(hidden, control, width, depth)
         if diffusion is not None:
@@ -373,7 +566,7 @@ class StableSDE(SDE):
         if type(self.drift) in _PROJECTABLE:
             projected = self.drift.project(grid.to(ref.device), values)
             out = out._replace(drift=make_table(grid, projected), z_weight=self.drift.z_weight())
-        if isinstance(self.diffusion, TimeDiffusion):
+        if isinstance(self.diffusion, TimeNoise):
             sigma = self.diffusion.sigma(grid.to(device=ref.device))
             out = out._replace(sigma=make_table(grid, sigma))
         return out
@@ -393,7 +586,7 @@ class StableSDE(SDE):
         return self.drift(t, z, self.control(t, args))
 
     def g(self, t, z, args=None):
-        if isinstance(self.diffusion, TimeDiffusion):
+        if isinstance(self.diffusion, TimeNoise):
             return self.diffusion.apply(self.sigma(t, args), z)
         return self.diffusion(t, z)
 
