@@ -47,23 +47,40 @@ MODELS = ("lsde", "lnsde", "gsde", "naive", "ncde")
 NAMES = {"lsde": "LSDE", "lnsde": "LNSDE", "gsde": "GSDE", "naive": "naive SDE", "ncde": "NCDE"}
 RESULTS = HERE / "results" / "stable_uea7.json"
 TUNING = HERE / "results" / "stable_uea7_tuning.json"
+# the previous stop's search, under the reference protocol (read by the ``..., reference
+# protocol`` variants)
+TUNING_REFERENCE = HERE / "results" / "stable_uea7_tuning_reference.json"
 
 # the first version's settings (benchmarks of the previous stop): the same for every model
 _V1 = {"hidden": 32, "depth": 2, "lr": 1e-2, "batch_size": 16, "patience": 20}
-# each variant adds one change to the one above it; "tuned" is the estimator's defaults with
-# the configuration chosen by ``tune`` on validation
+# the previous stop's estimator defaults: the reference training protocol
+_REF = {"architecture": "reference", "head": "reference", "schedule": "reference",
+        "patience": 10, "clock": "unit"}  # fmt: skip
+# each variant changes one thing of a variant above it; "defaults" is the estimator's defaults
+# (the "+read-out" configuration), "tuned" those with the configuration ``tune`` chose on
+# validation
 VARIANTS = {
     "v1+intensity": {**_V1, "architecture": "v1", "head": "v1", "schedule": "v1",
                      "intensity": True},
     "v1": {**_V1, "architecture": "v1", "head": "v1", "schedule": "v1"},
     "+architecture": {**_V1, "architecture": "reference", "head": "v1", "schedule": "v1"},
     "+read-out": {**_V1, "architecture": "reference", "head": "reference", "schedule": "v1"},
-    "+schedule": {},  # the estimator defaults: reference architecture, head and schedule
+    "+schedule": _REF,  # the reference's training protocol instead of +read-out's
+    "+paper head": {**_REF, "head": "paper"},  # the BN classifier, no tanh read-out
+    "+clock": {**_REF, "clock": "steps"},  # time counted in solver steps, as the reference
+    "+clock+paper head": {**_REF, "clock": "steps", "head": "paper"},
+    # the state moves ~n_steps times more per parameter update on the steps clock
+    "+clock+paper head, lr/10": {**_REF, "clock": "steps", "head": "paper", "lr": 1e-4},
+    "defaults": {},
     "tuned": {"tuned": True},
     "tuned+intensity": {"tuned": True, "intensity": True},
+    # the previous stop's tuned rows: searched and trained with the reference protocol
+    "tuned, reference protocol": {**_REF, "tuned": True},
+    "tuned+intensity, reference protocol": {**_REF, "tuned": True, "intensity": True},
 }  # fmt: skip
-ABLATION = ("v1+intensity", "v1", "+architecture", "+read-out", "+schedule", "tuned",
-            "tuned+intensity")  # fmt: skip
+ABLATION = ("v1+intensity", "v1", "+architecture", "+read-out", "+schedule", "+paper head",
+            "+clock", "+clock+paper head", "+clock+paper head, lr/10", "tuned, reference protocol",
+            "tuned+intensity, reference protocol", "tuned", "tuned+intensity")  # fmt: skip
 
 
 def key(variant, dataset, model, rate, seed):
@@ -113,9 +130,11 @@ def run_tune(job: dict) -> dict:
 
 
 def estimator_params(job: dict, tuning: dict) -> dict:
+    """The variant's estimator parameters; ``tuning`` maps a schedule to its search results."""
     params = dict(VARIANTS[job["variant"]])
     if params.pop("tuned", False):
-        params.update(tuning[f"{job['dataset']}|{job['model']}"]["best_params"])
+        found = tuning[params.get("schedule", "adamw")][f"{job['dataset']}|{job['model']}"]
+        params.update(found["best_params"])
     return params
 
 
@@ -246,6 +265,8 @@ def report(results, tuning, rates, ablation_sets) -> str:
     parts += ["### Ablation\n", ablation(results, ablation_sets)]
     parts += ["### Tuned configurations (rate 0, seed-0 validation split)\n",
               tuning_table(tuning)]  # fmt: skip
+    parts += ["### Tuned configurations under the reference protocol (previous stop)\n",
+              tuning_table(_load(TUNING_REFERENCE))]  # fmt: skip
     return "\n".join(p for p in parts if p)
 
 
@@ -257,7 +278,14 @@ def main(argv=None):
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--rates", nargs="+", type=float, default=[0.0, 0.3, 0.5, 0.7])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--variants", nargs="+", default=list(ABLATION), choices=list(VARIANTS))
+    p.add_argument(
+        "--variants",
+        nargs="+",
+        default=list(ABLATION),
+        choices=list(VARIANTS),
+        help="the ablation stage's variants",
+    )
+    p.add_argument("--grid-variant", default="tuned", choices=list(VARIANTS))
     p.add_argument("--n-trials", type=int, default=20)
     p.add_argument("--jobs", type=int, default=1, help="parallel single-threaded processes")
     p.add_argument("--device", default="cpu")
@@ -283,18 +311,20 @@ def main(argv=None):
         results[key(rec["variant"], rec["dataset"], rec["model"], rec["rate"], rec["seed"])] = rec
         _save(args.results, results)
 
+    searched = {"adamw": tuning, "reference": _load(TUNING_REFERENCE)}
     for stage in ("grid", "ablation"):
         if stage not in args.stage:
             continue
-        variants = ["tuned"] if stage == "grid" else args.variants
+        variants = [args.grid_variant] if stage == "grid" else args.variants
         sets = args.datasets or (DATASETS if stage == "grid" else ablation_sets)
         rates = args.rates if stage == "grid" else [0.0, 0.7]
         jobs = [{"variant": v, "dataset": d, "model": m, "rate": r, "seed": s,
-                 "device": args.device, "tuning": tuning}
+                 "device": args.device, "tuning": searched}
                 for s in args.seeds for v in variants for d in sets for r in rates
                 for m in args.models
                 if key(v, d, m, r, s) not in results
-                and (not VARIANTS[v].get("tuned") or f"{d}|{m}" in tuning)]  # fmt: skip
+                and (not VARIANTS[v].get("tuned")
+                     or f"{d}|{m}" in searched[VARIANTS[v].get("schedule", "adamw")])]  # fmt: skip
         _execute(run_one, jobs, args.jobs, keep, stage)
 
     md = report(results, tuning, args.rates, ablation_sets)

@@ -11,7 +11,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from neuralsde.estimators import SDEClassifier, SDERegressor, as_batch
+from neuralsde.estimators import SCHEDULES, SDEClassifier, SDERegressor, as_batch
 
 FAST = {"hidden": 6, "epochs": 2, "verbose": False}
 
@@ -116,7 +116,7 @@ def test_default_dt_is_the_smallest_observed_gap():
     assert clf.dt_ * clf.time_scale_ == pytest.approx(0.25)
     tiny = [np.array([0.0, 1e-5, 2.0]), np.array([0.0, 1.0, 2.0])]
     clf = SDEClassifier(**FAST).fit(list(zip(tiny, values[:1] * 2, strict=True)), [0, 1])
-    assert clf.dt_ == pytest.approx(1e-3)
+    assert clf.dt_ * clf.time_scale_ == pytest.approx(1e-3 * 2.0)  # 1e-3 of the span
 
 
 def test_xarray_and_ragged_inputs_are_accepted(data):
@@ -224,3 +224,88 @@ def test_regressor_interpolates_hidden_points_of_sine_waves():
     mse = ((pred.values - full) ** 2)[hidden].mean()
     assert mse < 0.1 * full.var()
     assert reg.score(gappy) > 0.9
+
+
+def test_the_steps_clock_counts_time_in_default_steps_as_the_reference_does():
+    """Regular series of length 12: the reference's times are the indices 0..11 with dt = 1."""
+    X, y = _two_classes(missing=0.0)
+    steps = SDEClassifier(clock="steps", **FAST).fit(X, y)
+    assert steps.time_span_ == pytest.approx(11.0) and steps.dt_ == pytest.approx(1.0)
+    unit = SDEClassifier(clock="unit", **FAST).fit(X, y)
+    assert unit.time_span_ == 1.0 and unit.dt_ == pytest.approx(1 / 11)
+    assert steps.dt_ * steps.time_scale_ == pytest.approx(unit.dt_ * unit.time_scale_)
+
+
+def _hidden_displacement(clf, X):
+    times, values, _ = clf._tensors(X)
+    path = clf._path(times, values)
+    ts = torch.tensor([float(path.interval[0]), float(path.interval[-1])])
+    with torch.no_grad():
+        z = clf.model_.encoder.hidden_path(path, ts, **clf._solver(clf._generator()))
+    return (z[-1] - z[0]).abs()
+
+
+@pytest.mark.parametrize("clock, span", [("unit", 1.0), ("steps", 11.0)])
+def test_a_saturated_bounded_drift_moves_the_state_by_the_clocks_span(clock, span):
+    """With zero diffusion and the drift's tanh saturated at 1, z_T - z_0 = t_1 - t_0: under
+    the unit clock no series, however long, moves the state by more than 1."""
+    X, y = _two_classes(missing=0.0)
+    clf = SDEClassifier(kind="lnsde", clock=clock, **FAST).fit(X, y)
+    sde = clf.model_.encoder
+    with torch.no_grad():
+        sde.drift.linear_out.weight.zero_()
+        sde.drift.linear_out.bias.fill_(50.0)
+        sde.diffusion.theta.fill_(-torch.inf)  # sigmoid(theta) = 0: no noise
+    moved = _hidden_displacement(clf, X)
+    torch.testing.assert_close(moved, torch.full_like(moved, span), rtol=1e-5, atol=1e-5)
+
+
+def test_the_neural_cde_does_not_depend_on_the_clock(data):
+    """A CDE's solution depends on the path's image only: the same weights give the same
+    probabilities under either clock (the time channel spans [0, 1] under both)."""
+    X, y = data
+    unit = SDEClassifier(kind="ncde", clock="unit", **FAST).fit(X, y)
+    steps = clone(unit).set_params(clock="steps")
+    steps._fit_scaling(as_batch(X))
+    steps.classes_, steps.model_ = unit.classes_, unit.model_
+    assert steps.time_span_ == pytest.approx(11.0)
+    np.testing.assert_allclose(steps.predict_proba(X), unit.predict_proba(X), atol=1e-6)
+
+
+def test_a_file_saved_before_the_clock_existed_loads_on_the_unit_clock(data, tmp_path):
+    X, y = data
+    clf = SDEClassifier(kind="lsde", clock="unit", **FAST).fit(X, y)
+    folder = clf.save(tmp_path / "old")
+    config = json.loads((folder / "config.json").read_text())
+    del config["params"]["clock"], config["fitted"]["time_span_"]
+    (folder / "config.json").write_text(json.dumps(config))
+    loaded = SDEClassifier.load(folder)
+    assert loaded.clock == "unit" and loaded.time_span_ == 1.0
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "schedule, n, batch, lr",
+    [
+        ("adamw", 20, 16, 1e-2),  # the default: batches of 16 at lr 1e-2, whatever n
+        ("adamw", 300, 16, 1e-2),
+        ("reference", 20, 16, 1e-3),  # no batch of 16..128 fits in n / 2 = 10: take 16
+        ("reference", 300, 128, 8e-3),  # the largest of 16..128 within n / 2, lr 1e-3 per 16
+        ("reference", 100, 32, 2e-3),
+        ("v1", 20, 20, 1e-3),  # full batch
+    ],
+)
+def test_each_schedule_sets_its_own_batch_size_and_learning_rate(schedule, n, batch, lr):
+    clf = SDEClassifier(schedule=schedule)
+    assert clf._effective_batch_size(n) == batch
+    assert clf._effective_lr(clf._effective_batch_size(n)) == pytest.approx(lr)
+    set_by_hand = SDEClassifier(schedule=schedule, batch_size=5, lr=0.3)
+    assert set_by_hand._effective_batch_size(n) == 5 and set_by_hand._effective_lr(5) == 0.3
+
+
+def test_the_default_classifier_trains_with_the_validated_schedule(data):
+    X, y = data
+    clf = SDEClassifier(**FAST).fit(X, y)
+    assert (clf.schedule, clf.patience, clf.batch_size_, clf.lr_) == ("adamw", 20, 16, 1e-2)
+    optimizer = SCHEDULES["adamw"]["optimizer"](clf.model_.parameters(), 1e-2)
+    assert isinstance(optimizer, torch.optim.AdamW)

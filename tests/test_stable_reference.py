@@ -34,7 +34,8 @@ def _weights(module, seed):
 
 
 def _lin(w, b, v):
-    return [sum(wi * vi for wi, vi in zip(row, v, strict=True)) + bi for row, bi in zip(w, b)]
+    rows = zip(w, b, strict=True)
+    return [sum(wi * vi for wi, vi in zip(row, v, strict=True)) + bi for row, bi in rows]
 
 
 def _relu(v):

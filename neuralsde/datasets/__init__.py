@@ -10,13 +10,13 @@ from .diffusions import simulate_gbm, simulate_ou
 from .fractional import davies_harte_fgn, fbm_covariance, sample_fbm, simulate_fbm, simulate_fou
 from .nonlinear import simulate_double_well, simulate_lorenz
 from .real import (
+    UEA_DATASETS,
     load_arrow_head,
     load_basic_motions,
     load_gunpoint_segmentation,
     load_mauna_loa_co2,
     load_nile,
     load_uea,
-    UEA_DATASETS,
 )
 from .regimes import simulate_regime_switching
 from .tsfile import read_ts

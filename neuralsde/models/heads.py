@@ -13,6 +13,7 @@ from torch import nn
 __all__ = [
     "ClassificationHead",
     "PathClassifier",
+    "PaperClassificationHead",
     "PathRegressor",
     "ReferenceClassificationHead",
     "RegressionHead",
@@ -82,7 +83,27 @@ class ReferenceClassificationHead(nn.Module):
         return self.classifier(self.readout(z_final))
 
 
-HEADS = {"reference": ReferenceClassificationHead, "v1": ClassificationHead}
+class PaperClassificationHead(ReferenceClassificationHead):
+    """The classifier of the paper's UEA benchmark code (``benchmark_classification``): no
+    read-out, ``Linear, BatchNorm1d, ReLU, Dropout, Linear`` on ``z_T`` itself. With no tanh in
+    front, a final state far from 0 (long series on the ``"steps"`` clock) is normalised by
+    the batch norm instead of saturating.
+
+    Example:
+        >>> PaperClassificationHead(8, 3).eval()(torch.full((5, 8), 30.0)).shape
+        torch.Size([5, 3])
+    """
+
+    def __init__(self, hidden: int, classes: int, dropout: float = 0.1):
+        super().__init__(hidden, classes, dropout)
+        self.readout = nn.Identity()
+
+
+HEADS = {
+    "reference": ReferenceClassificationHead,
+    "paper": PaperClassificationHead,
+    "v1": ClassificationHead,
+}
 
 
 class RegressionHead(nn.Module):
