@@ -43,7 +43,7 @@ from neuralsde.core.solve import solve  # noqa: E402
 from neuralsde.data import IrregularBatch  # noqa: E402
 from neuralsde.datasets import load_basic_motions  # noqa: E402
 from neuralsde.estimators import SDEClassifier  # noqa: E402
-from neuralsde.models import PathClassifier, StableSDE  # noqa: E402
+from neuralsde.models import PathClassifier  # noqa: E402
 
 
 def bare_euler(sde, z0, ts, dt):
@@ -146,6 +146,30 @@ def overhead(integrator, batch, hidden, dt, device, repeats=20):
     return statistics.median(times[2:])
 
 
+def profile_epoch(model, est, data, batch_size, opt, generator, out: Path, top=15):
+    """Profile one neuralsde epoch by operator; write the ``top`` operators by self CPU time
+    (forward and backward together) as a markdown table to ``out``."""
+    from torch.profiler import ProfilerActivity, profile
+
+    epoch(model, est, data, "neuralsde", batch_size, est.dt_, opt, generator)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        total = epoch(model, est, data, "neuralsde", batch_size, est.dt_, opt, generator)
+    events = sorted(prof.key_averages(), key=lambda e: e.self_cpu_time_total, reverse=True)
+    spent = sum(e.self_cpu_time_total for e in events)
+    lines = [
+        f"One LNSDE epoch under torch.profiler ({total:.3f} s with the profiler on): the top "
+        f"{top} operators by self CPU time, forward and backward.",
+        "",
+        "| operator | calls | self CPU (ms) | share |",
+        "|---|---|---|---|",
+    ]
+    for e in events[:top]:
+        lines.append(f"| `{e.key}` | {e.count} | {e.self_cpu_time_total / 1e3:.1f} | "
+                     f"{e.self_cpu_time_total / spent:.1%} |")  # fmt: skip
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--epochs", type=int, default=3, help="timed epochs per integrator")
@@ -154,6 +178,11 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--out", type=Path, default=HERE / "results" / "stable_epoch_vs_torchsde.json")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile one neuralsde epoch by operator (torch.profiler)",
+    )
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -172,9 +201,7 @@ def main(argv=None):
     timings = {}
     for integrator in ("neuralsde", "torchsde", "torchsde_reference", "bare_loop"):
         torch.manual_seed(0)
-        model = PathClassifier(
-            StableSDE(1 + 2 * est.n_channels_, args.hidden, kind="lnsde"), len(est.classes_)
-        ).to(args.device)
+        model = PathClassifier(est._encoder(), len(est.classes_), head=est.head).to(args.device)
         opt = torch.optim.Adam(model.parameters(), lr=1e-3)
         gen = torch.Generator().manual_seed(0)  # the solver seeds its noise from a CPU generator
         epoch(model, est, data, integrator, args.batch_size, est.dt_, opt, gen)  # warm-up
@@ -182,6 +209,13 @@ def main(argv=None):
             epoch(model, est, data, integrator, args.batch_size, est.dt_, opt, gen)
             for _ in range(args.epochs)
         ]
+    if args.profile:
+        torch.manual_seed(0)
+        model = PathClassifier(est._encoder(), len(est.classes_), head=est.head).to(args.device)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        gen = torch.Generator().manual_seed(0)
+        profile_epoch(model, est, data, args.batch_size, opt, gen,
+                      args.out.with_name("stable_epoch_profile.md"))  # fmt: skip
     med = {k: statistics.median(v) for k, v in timings.items()}
     bare = {
         k: overhead(k, args.batch_size, args.hidden, est.dt_, args.device)
