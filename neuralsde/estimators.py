@@ -401,8 +401,9 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
             lr ``1e-3 * batch_size / 16``. ``"v1"``: ``"adamw"`` with full-batch steps at lr
             ``1e-3``.
         architecture: ``"reference"`` or ``"v1"`` drift and diffusion modules.
-        head: ``"reference"`` (read-out, then Linear-BatchNorm-ReLU-Dropout-Linear) or
-            ``"v1"`` (``Linear(ReLU(Linear(tanh z_T)))``).
+        head: ``"reference"`` (read-out, then Linear-BatchNorm-ReLU-Dropout-Linear),
+            ``"paper"`` (Linear-BatchNorm-ReLU-Dropout-Linear on ``z_T`` itself, as the
+            paper's UEA code) or ``"v1"`` (``Linear(ReLU(Linear(tanh z_T)))``).
         intensity: append the cumulative observation count of each channel to the path.
         clock: ``"unit"`` (the training span rescaled to ``[0, 1]``) or ``"steps"`` (one time
             unit per default step, so a regular series of length ``L`` runs over ``[0, L -
