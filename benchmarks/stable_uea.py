@@ -189,10 +189,16 @@ def _acc(results, variant, dataset, model, rate, field="test_accuracy"):
             r["dataset"] == dataset and r["model"] == model and r["rate"] == rate]  # fmt: skip
 
 
-def headline(results: dict, rates, variant="tuned", field="test_accuracy") -> str:
-    """Mean over the data sets that every model finished at every rate (seed means first)."""
-    done = [d for d in DATASETS if all(_acc(results, variant, d, m, r) for m in MODELS
+def finished(results: dict, rates, variant, datasets=DATASETS) -> list:
+    """The data sets on which every model has a run at every rate."""
+    return [d for d in datasets if all(_acc(results, variant, d, m, r) for m in MODELS
                                        for r in rates)]  # fmt: skip
+
+
+def headline(results: dict, rates, variant="tuned", field="test_accuracy",
+             datasets=DATASETS) -> str:  # fmt: skip
+    """Mean over the data sets that every model finished at every rate (seed means first)."""
+    done = finished(results, rates, variant, datasets)
     if not done:
         return ""
     label = "test" if field == "test_accuracy" else "validation"
@@ -288,6 +294,20 @@ def screen(results: dict, datasets=SCREEN, rates=(0.0, 0.7), seed=0) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(results, rates) -> str:
+    """The headline tables of every variant in :data:`HEADLINES` and the validation screen:
+    what ``benchmarks/README.md`` shows (the full report has the rest)."""
+    parts = [headline(results, rates, v) for v in HEADLINES]
+    common = finished(results, rates, "defaults")  # the others on the defaults' data sets too
+    if common:
+        parts += ["The same on the data sets of the `defaults` run:\n"]
+        parts += [headline(results, rates, v, datasets=common) for v in HEADLINES[1:]]
+    parts += ["Validation accuracy, same runs:\n"]
+    parts += [headline(results, rates, v, "val_accuracy") for v in HEADLINES]
+    parts += ["### Validation screen of the defaults\n", screen(results)]
+    return "\n".join(p for p in parts if p)
+
+
 def report(results, tuning, rates, ablation_sets) -> str:
     parts = []
     for v in HEADLINES:
@@ -362,6 +382,9 @@ def main(argv=None):
 
     md = report(results, tuning, args.rates, ablation_sets)
     args.results.with_suffix(".md").write_text(md)
+    args.results.with_name(args.results.stem + "_summary.md").write_text(
+        summary(results, args.rates)
+    )
     print(md)
 
 
