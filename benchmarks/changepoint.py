@@ -27,12 +27,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from neuralsde.changepoint import LatentSDEChangeDetector, covering, f1_score  # noqa: E402
+from neuralsde.changepoint import covering, f1_score  # noqa: E402
 from neuralsde.datasets import (  # noqa: E402
     load_gunpoint_segmentation,
     load_nile,
     simulate_regime_switching,
 )
+from neuralsde.estimators import LatentSDEChangeDetector  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 BASELINES = ("pelt_l2", "pelt_rbf", "binseg_l2", "kernelcpd_rbf")

@@ -19,7 +19,7 @@ import torch
 
 from neuralsde.data import IrregularBatch
 from neuralsde.datasets import simulate_fou
-from neuralsde.models.latent_estimator import LatentSDEForecaster
+from neuralsde.estimators import LatentSDEForecaster
 
 RESULTS = Path(__file__).parent / "results"
 

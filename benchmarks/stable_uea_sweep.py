@@ -59,7 +59,7 @@ class _SweptClassifier:
         class Swept(estimators.SDEClassifier):
             def _fit_scaling(self, batch):
                 super()._fit_scaling(batch)
-                self.time_scale_ /= stretch
+                self.scaler_ = self.scaler_.with_time_scale(self.scaler_.time_scale / stretch)
                 self.dt_ *= stretch
 
             def _seeded_model(self):

@@ -185,9 +185,9 @@ def plot_forecast(ds, observed=None, series=None, channel=None, ax=None, color="
                         label=f"{int(round(level * 100))}% band")  # fmt: skip
     ax.plot(t, np.median(x, axis=0), color=color, lw=1.5, label="median")
     if observed is not None:
-        from neuralsde.models.latent_estimator import to_batch
+        from neuralsde.data import IrregularBatch
 
-        batch = to_batch(observed, "observed")
+        batch = IrregularBatch.coerce(observed, "observed")
         idx = list(np.asarray(batch.series)).index(series)
         ch = list(np.asarray(batch.channels)).index(channel)
         n = int(batch.lengths[idx])

@@ -91,9 +91,10 @@ def _validation_split(estimator, X, y, eval_set, random_state):
     holdout of ``X`` of the estimator's ``validation_fraction``."""
     if eval_set is not None:
         return X, y, eval_set
-    from neuralsde.estimators import _labels, _stratified_holdout, as_batch
+    from neuralsde.data import IrregularBatch
+    from neuralsde.estimators.stable import _labels, _stratified_holdout
 
-    batch = as_batch(X)
+    batch = IrregularBatch.coerce(X)
     labels = _labels(y, batch, "y")
     fraction = float(getattr(estimator, "validation_fraction", 0.15) or 0.15)
     train, val = _stratified_holdout(labels, fraction, random_state)

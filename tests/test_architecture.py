@@ -50,3 +50,37 @@ def test_a_deliberately_broken_import_breaks_its_contract(tmp_path, module, line
     proc = _lint(tmp_path)
     assert proc.returncode != 0, proc.stdout
     assert f"{contract}" in proc.stdout and "BROKEN" in proc.stdout, proc.stdout
+
+
+# ------------------------------------------------------------------------------ one input gate
+# Building a batch from user data, or reading a user's file, happens in the data layer only:
+# everything else calls IrregularBatch.coerce (or neuralsde.data.files for files). The
+# datasets package reads the library's own shipped files, not user input.
+_CONVERTERS = {"from_arrays", "from_xarray", "from_dataframe", "from_padded", "read_csv",
+               "read_parquet", "open_dataset", "open_dataarray", "read_excel"}  # fmt: skip
+
+
+def _converter_calls(package: Path) -> list[str]:
+    import ast
+
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
+        if rel.parts[0] in ("data", "datasets"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                if node.func.attr in _CONVERTERS:
+                    found.append(f"{rel}:{node.lineno} {node.func.attr}")
+    return found
+
+
+def test_only_the_data_layer_converts_user_input():
+    assert _converter_calls(ROOT / "neuralsde") == []
+
+
+def test_the_gate_check_sees_a_conversion_outside_the_data_layer(tmp_path):
+    pkg = tmp_path / "neuralsde"
+    (pkg / "estimators").mkdir(parents=True)
+    (pkg / "estimators" / "x.py").write_text("def f(X, B):\n    return B.from_xarray(X)\n")
+    assert _converter_calls(pkg) == ["estimators/x.py:2 from_xarray"]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from neuralsde.changepoint import LatentSDEChangeDetector
+from neuralsde.estimators import LatentSDEChangeDetector
 
 
 @pytest.mark.slow

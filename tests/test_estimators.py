@@ -11,7 +11,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from neuralsde.estimators import SCHEDULES, SDEClassifier, SDERegressor, as_batch
+from neuralsde.data import IrregularBatch
+from neuralsde.estimators import SCHEDULES, SDEClassifier, SDERegressor
 
 FAST = {"hidden": 6, "epochs": 2, "verbose": False}
 
@@ -79,8 +80,8 @@ def test_predict_is_identical_after_save_and_load(kind, data, tmp_path):
     clf = SDEClassifier(kind=kind, **FAST).fit(X, y)
     folder = clf.save(tmp_path / kind)
     config = json.loads((folder / "config.json").read_text())
-    assert config["params"]["kind"] == kind and config["fitted"]["classes_"] == [0, 1]
-    torch.load(folder / "weights.pt", weights_only=True)  # plain tensors, no pickled code
+    assert config["params"]["kind"] == kind
+    assert config["fitted"]["classes_"]["__array__"] == [0, 1]
     loaded = SDEClassifier.load(folder)
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
@@ -96,7 +97,7 @@ def test_regressor_predictions_survive_save_and_load(data, tmp_path):
 
 
 def test_loading_the_wrong_estimator_is_refused(fitted, tmp_path):
-    with pytest.raises(ValueError, match="holds a 'SDEClassifier', not a SDERegressor"):
+    with pytest.raises(ValueError, match="holds a SDEClassifier, not a SDERegressor"):
         SDERegressor.load(fitted.save(tmp_path / "clf"))
 
 
@@ -113,15 +114,15 @@ def test_default_dt_is_the_smallest_observed_gap():
     times = [np.array([0.0, 0.5, 2.0]), np.array([0.0, 0.25, 1.0, 2.0])]
     values = [np.array([1.0, 2.0, 3.0]), np.array([1.0, 0.0, 1.0, 2.0])]
     clf = SDEClassifier(**FAST).fit(list(zip(times, values, strict=True)), [0, 1])
-    assert clf.dt_ * clf.time_scale_ == pytest.approx(0.25)
+    assert clf.dt_ * clf.scaler_.time_scale == pytest.approx(0.25)
     tiny = [np.array([0.0, 1e-5, 2.0]), np.array([0.0, 1.0, 2.0])]
     clf = SDEClassifier(**FAST).fit(list(zip(tiny, values[:1] * 2, strict=True)), [0, 1])
-    assert clf.dt_ * clf.time_scale_ == pytest.approx(1e-3 * 2.0)  # 1e-3 of the span
+    assert clf.dt_ * clf.scaler_.time_scale == pytest.approx(1e-3 * 2.0)  # 1e-3 of the span
 
 
 def test_xarray_and_ragged_inputs_are_accepted(data):
     X, y = data
-    batch = as_batch(X)
+    batch = IrregularBatch.coerce(X)
     clf = SDEClassifier(**FAST).fit(batch.to_xarray(), y)
     assert clf.predict([x[:7] for x in X]).shape == (len(y),)
 
@@ -144,7 +145,7 @@ def test_predicting_before_fit_raises(data):
 
 def test_a_channel_count_different_from_fit_raises(fitted, data):
     X, _ = data
-    with pytest.raises(ValueError, match="X has 3 channels but this estimator was fitted on 2"):
+    with pytest.raises(ValueError, match="X has 3 channels but the estimator was fitted on 2"):
         fitted.predict(np.concatenate([X, X[..., :1]], axis=-1))
 
 
@@ -186,7 +187,7 @@ def test_label_count_must_match_the_series(data):
 
 
 def test_unsupported_input_types_raise_type_error():
-    with pytest.raises(TypeError, match="X must be an xarray object, .* got str"):
+    with pytest.raises(TypeError, match="X must be an IrregularBatch, .* got str"):
         SDEClassifier(**FAST).fit("series", [0, 1])
 
 
@@ -233,7 +234,7 @@ def test_the_steps_clock_counts_time_in_default_steps_as_the_reference_does():
     assert steps.time_span_ == pytest.approx(11.0) and steps.dt_ == pytest.approx(1.0)
     unit = SDEClassifier(clock="unit", **FAST).fit(X, y)
     assert unit.time_span_ == 1.0 and unit.dt_ == pytest.approx(1 / 11)
-    assert steps.dt_ * steps.time_scale_ == pytest.approx(unit.dt_ * unit.time_scale_)
+    assert steps.dt_ * steps.scaler_.time_scale == pytest.approx(unit.dt_ * unit.scaler_.time_scale)
 
 
 def _hidden_displacement(clf, X):
@@ -266,22 +267,10 @@ def test_the_neural_cde_does_not_depend_on_the_clock(data):
     X, y = data
     unit = SDEClassifier(kind="ncde", clock="unit", **FAST).fit(X, y)
     steps = clone(unit).set_params(clock="steps")
-    steps._fit_scaling(as_batch(X))
+    steps._fit_scaling(IrregularBatch.coerce(X))
     steps.classes_, steps.model_ = unit.classes_, unit.model_
     assert steps.time_span_ == pytest.approx(11.0)
     np.testing.assert_allclose(steps.predict_proba(X), unit.predict_proba(X), atol=1e-6)
-
-
-def test_a_file_saved_before_the_clock_existed_loads_on_the_unit_clock(data, tmp_path):
-    X, y = data
-    clf = SDEClassifier(kind="lsde", clock="unit", **FAST).fit(X, y)
-    folder = clf.save(tmp_path / "old")
-    config = json.loads((folder / "config.json").read_text())
-    del config["params"]["clock"], config["fitted"]["time_span_"]
-    (folder / "config.json").write_text(json.dumps(config))
-    loaded = SDEClassifier.load(folder)
-    assert loaded.clock == "unit" and loaded.time_span_ == 1.0
-    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import torch  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 
 from neuralsde.data import IrregularBatch  # noqa: E402
-from neuralsde.models.latent_estimator import LatentSDEForecaster  # noqa: E402
+from neuralsde.estimators import LatentSDEForecaster  # noqa: E402
 from neuralsde.noise import MarkovFBM  # noqa: E402
 
 SMALL = dict(latent_dim=2, context_dim=4, hidden=8, epochs=2, batch_size=4, verbose=False)
@@ -42,11 +42,11 @@ def test_init_only_stores_params_and_clone_round_trips():
 
 
 def test_fit_sets_trailing_underscore_attributes(fitted, data):
-    for name in ("model_", "history_", "t0_", "time_scale_", "mean_", "std_", "n_features_in_"):
+    for name in ("model_", "history_", "scaler_", "n_features_in_"):
         assert hasattr(fitted, name)
     t = data.times[torch.isfinite(data.times)]
-    assert fitted.t0_ == pytest.approx(float(t.min()))
-    assert fitted.time_scale_ == pytest.approx(float(t.max() - t.min()))
+    assert fitted.scaler_.time_offset == pytest.approx(float(t.min()))
+    assert fitted.scaler_.time_scale == pytest.approx(float(t.max() - t.min()))
     assert len(fitted.history_.train_loss) == 2
 
 
@@ -105,20 +105,18 @@ def test_all_nan_series_is_rejected(data):
                       coords={"series": ["ok", "empty"], "time": [0.0, 1.0]})  # fmt: skip
     with pytest.raises(ValueError, match=r"has no observed value"):
         LatentSDEForecaster(**SMALL).fit(da)
-    from neuralsde.models.latent_estimator import to_batch
-
     padded = IrregularBatch(data.times, data.values.clone(), data.lengths, data.series,
                             data.channels)  # fmt: skip
     padded.values[2] = float("nan")  # bypasses the constructors' validation
-    with pytest.raises(ValueError, match="X: series c has no observed values"):
-        to_batch(padded)
+    with pytest.raises(ValueError, match="X: series c has no observed value"):
+        LatentSDEForecaster(**SMALL).fit(padded)
 
 
 def test_unknown_noise_and_wrong_channel_count_are_rejected(fitted, data):
     with pytest.raises(ValueError, match="noise must be one of"):
         LatentSDEForecaster(noise="pink", **SMALL).fit(data)
     one = IrregularBatch.from_arrays([np.array([1.0, 2.0])], [np.array([1.0, 2.0])])
-    with pytest.raises(ValueError, match="X has 1 channels; the model was fitted on 2"):
+    with pytest.raises(ValueError, match="X has 1 channels but the estimator was fitted on 2"):
         fitted.predict(one)
     with pytest.raises(TypeError, match="X must be an IrregularBatch"):
         fitted.predict([1, 2, 3])

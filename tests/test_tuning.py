@@ -5,7 +5,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from neuralsde.estimators import SDEClassifier, as_batch
+from neuralsde.data import IrregularBatch
+from neuralsde.estimators import SDEClassifier
 from neuralsde.tuning import tune
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -18,7 +19,7 @@ class RecordingClassifier(SDEClassifier):
 
     @staticmethod
     def _record(X):
-        SEEN.extend(as_batch(X).values.numpy())
+        SEEN.extend(IrregularBatch.coerce(X).values.numpy())
 
     def fit(self, X, y=None, eval_set=None, callback=None):
         self._record(X)
@@ -35,7 +36,7 @@ def _splits(n=60, length=10, seed=0):
     rng = np.random.default_rng(seed)
     y = np.repeat([0, 1], n // 2)
     X = rng.normal(size=(n, length, 1)) + y[:, None, None]
-    batch = replace(as_batch(X), labels=y)
+    batch = replace(IrregularBatch.coerce(X), labels=y)
     return batch.split((0.6, 0.2, 0.2), seed=seed)
 
 

@@ -8,11 +8,13 @@ checks; ``interpolation`` builds torchcde control paths; ``signatures`` computes
 from .batch import IrregularBatch
 from .interpolation import control_path, fill_missing, union_grid
 from .protocol import drop_points, stratified_split
+from .scaling import Scaler
 from .signatures import logsignature, signature, windowed_logsignature
 from .timeaxis import TimeEncoding, decode_times, encode_times
 
 __all__ = [
     "IrregularBatch",
+    "Scaler",
     "TimeEncoding",
     "control_path",
     "decode_times",

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import coerce as _coerce
 from . import convert
 from .interpolation import augment, control_path, fill_missing, union_grid
 from .protocol import drop_points, stratified_split
@@ -164,6 +165,50 @@ class IrregularBatch:
         )  # fmt: skip
 
     @classmethod
+    def coerce(
+        cls,
+        X,
+        name: str = "X",
+        *,
+        times=None,
+        single: bool = False,
+        id_col: str | None = None,
+        time_col: str | None = None,
+        value_cols=None,
+        label_col: str | None = None,
+    ) -> IrregularBatch:
+        """Any supported form of user data as a batch: the one input gate of the library.
+
+        Args:
+            X: an ``IrregularBatch``; an xarray DataArray/Dataset; a pandas DataFrame, long
+                (``id``, ``time`` and value columns) or wide (a DatetimeIndex or numeric index,
+                one column per channel); a pandas Series; a ``(B, L, C)`` / ``(B, L)`` array
+                with NaN for missing values; a list of ragged ``(L_i, C)`` arrays or of
+                ``(times, values)`` pairs; a ``(times, values)`` tuple.
+            name: how ``X`` is named in error messages.
+            times: the time stamps of an array or of a list of arrays (default ``0 .. L-1``).
+            single: read an array as one series ``(L,)`` / ``(L, C)`` (change-point input).
+            id_col, time_col, value_cols, label_col: the columns of a long table (defaults
+                ``"id"`` and ``"time"`` and ``"label"`` when present, values: the rest).
+
+        Raises:
+            TypeError: a form or dtype it cannot read, naming ``name`` and the column at fault.
+            ValueError: bad values (shapes, times, NaN or inf), naming ``name``.
+
+        Example:
+            >>> import pandas as pd
+            >>> s = pd.Series([1.0, np.nan, 3.0], name="flow",
+            ...               index=pd.date_range("2024-01-01", periods=3, freq="D"))
+            >>> b = IrregularBatch.coerce(s)
+            >>> b.values.shape, list(b.channels), b.time_encoding.unit
+            (torch.Size([1, 3, 1]), ['flow'], 'D')
+        """
+        return _coerce.coerce(
+            cls, X, name, times=times, single=single, id_col=id_col, time_col=time_col,
+            value_cols=value_cols, label_col=label_col,
+        )  # fmt: skip
+
+    @classmethod
     def _from_lists(
         cls,
         t_list,
@@ -201,6 +246,12 @@ class IrregularBatch:
     def mask(self) -> torch.Tensor:
         """``(B, L, C)`` bool, True where a value was observed."""
         return ~torch.isnan(self.values)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """``(B, L, C)``; with ``__len__`` and ``__getitem__`` it lets scikit-learn's splitters
+        (``cross_val_score``, ``train_test_split``) index a batch by series."""
+        return tuple(self.values.shape)
 
     @property
     def batch_size(self) -> int:

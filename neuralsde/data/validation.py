@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 __all__ = [
+    "as_float_tensor",
     "as_numeric_array",
     "check_finite_times",
     "check_has_observation",
@@ -85,6 +86,30 @@ def as_numeric_array(x, name: str, series: int | str | None = None) -> np.ndarra
             ) from None
     check_numeric(arr, name, series)
     return arr.astype(np.float64)
+
+
+def as_float_tensor(x, name: str, dtype: torch.dtype, min_dim: int = 1) -> torch.Tensor:
+    """A numeric array-like or tensor ``x`` as a finite tensor of ``dtype`` with at least
+    ``min_dim`` dimensions (the conversion every tensor-valued entry point shares).
+
+    Example:
+        >>> as_float_tensor(np.ones((3, 2)), "data", torch.float32, 2).dtype
+        torch.float32
+    """
+    if not isinstance(x, torch.Tensor):
+        x = torch.from_numpy(as_numeric_array(x, name))
+    check_numeric(x, name)
+    if x.dim() < min_dim:
+        raise ValueError(
+            f"{name} must have at least {min_dim} dimensions (n, *shape); got shape "
+            f"{tuple(x.shape)}"
+        )
+    x = x.to(dtype)
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        idx = tuple(int(i) for i in torch.nonzero(bad)[0])
+        raise ValueError(f"{name} must be finite; got {float(x[idx])} at index {idx}")
+    return x
 
 
 def check_rank(x, name: str, ranks: int | Sequence[int], series: int | str | None = None) -> None:

@@ -3,8 +3,9 @@
 Format: ``#`` comment lines, ``@key value`` header lines, then ``@data`` followed by one line
 per series: channels separated by ``:``, values within a channel by ``,``, the class label
 last (when ``@classLabel true``). ``?`` marks a missing value. Series of unequal length
-(``@equalLength false``) are padded with NaN at their end; time-stamped files are not supported
-(the shipped files have none).
+(``@equalLength false``) are padded with NaN at their end, or, with ``ragged=True``, returned
+as a list of arrays of their own lengths; time-stamped files are not supported (the shipped
+files have none).
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ import numpy as np
 __all__ = ["read_ts"]
 
 
-def read_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, str]]:
+def read_ts(path: str | Path, ragged: bool = False):
     """Read a ``.ts`` file.
 
     Returns:
         ``(values, labels, header)``: ``values`` of shape ``(series, time, channel)`` float64
-        (NaN for ``?``), ``labels`` ``(series,)`` strings or None, and the header fields.
+        (NaN for ``?``; series shorter than the longest padded with NaN), or with
+        ``ragged=True`` a list of ``(L_i, channel)`` arrays (what
+        :meth:`neuralsde.data.IrregularBatch.coerce` reads as variable-length series);
+        ``labels`` ``(series,)`` strings or None, and the header fields.
 
     Example:
         >>> from neuralsde.datasets.files_path import data_file
@@ -64,6 +68,9 @@ def read_ts(path: str | Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, 
     lengths = [{len(ch) for ch in row} for row in rows]
     if any(len(ls) != 1 for ls in lengths):
         raise ValueError(f"{path}: the channels of one series differ in length")
+    if ragged:
+        series = [np.stack(row, axis=-1) for row in rows]
+        return series, (np.asarray(labels) if labels else None), header
     longest = max(next(iter(ls)) for ls in lengths)
     values = np.full((len(rows), longest, n_channels.pop()), np.nan)
     for i, row in enumerate(rows):

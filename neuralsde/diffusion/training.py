@@ -8,6 +8,7 @@ import copy
 import torch
 from torch import nn
 
+from neuralsde.data.validation import as_float_tensor
 from neuralsde.diffusion.losses import dsm_loss
 from neuralsde.diffusion.score import ScoreModel
 from neuralsde.train import fit
@@ -61,6 +62,9 @@ def train_score(
 ):
     """Fit a noise-prediction ``net`` to ``data: (n, *shape)`` by denoising score matching.
 
+    ``data`` is a tensor or a numpy array, of any float dtype: it is cast to the dtype of
+    ``net``'s parameters.
+
     Runs :func:`neuralsde.train.fit` (no early stopping; the final state is kept) and updates
     the EMA after every optimiser step. Returns ``(score_model, history)`` where
     ``score_model`` is a :class:`ScoreModel` around the EMA weights, in eval mode.
@@ -74,9 +78,9 @@ def train_score(
         >>> len(hist.train_loss)
         2
     """
-    if not isinstance(data, torch.Tensor) or data.dim() < 2:
-        shape = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__
-        raise ValueError(f"data must be a tensor (n, *shape); got {shape}")
+    param = next(net.parameters(), None)
+    dtype = param.dtype if param is not None else torch.get_default_dtype()
+    data = as_float_tensor(data, "data", dtype, min_dim=2)
     trainee = _Trainee(ScoreModel(net, sde), ema_decay)
 
     def loss_fn(m: _Trainee, batch):

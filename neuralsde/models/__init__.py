@@ -1,6 +1,6 @@
 """Models: stable neural SDEs (LSDE / LNSDE / GSDE / naive), the Neural CDE baseline, heads.
 
-The latent SDE (``neuralsde.models.latent``) is exported here too once it lands.
+The latent SDE model is here too; the estimators over these models are in ``neuralsde.estimators``.
 """
 
 from neuralsde.models.heads import ClassificationHead, PathClassifier, PathRegressor, RegressionHead
@@ -20,7 +20,6 @@ from neuralsde.models.stable import (
 )
 
 from .latent import LatentSDE
-from .latent_estimator import LatentSDEForecaster
 
 __all__ = [
     "CDEFunc",
@@ -41,5 +40,4 @@ __all__ = [
     "TimeDrift",
     "default_dt",
     "LatentSDE",
-    "LatentSDEForecaster",
 ]

@@ -50,7 +50,7 @@ import torch
 import xarray as xr
 from sklearn.exceptions import NotFittedError
 
-from neuralsde.changepoint._input import as_series
+from neuralsde.changepoint._input import Series, series_from_batch
 from neuralsde.changepoint.dynamics import (
     WindowSDE,
     fit_heads,
@@ -61,6 +61,8 @@ from neuralsde.changepoint.dynamics import (
 from neuralsde.changepoint.latent_map import LinearLatentMap
 from neuralsde.changepoint.likelihood import euler_log_density, girsanov_log_ratio
 from neuralsde.changepoint.peaks import pick_peaks
+from neuralsde.data import IrregularBatch
+from neuralsde.estimators.base import NeuralSDEEstimator
 
 ESTIMATORS = ("glr", "symmetric", "girsanov")
 
@@ -78,7 +80,7 @@ AUTO_PEN_ALPHA = 0.01
 AUTO_WINDOW_MAX = 150
 
 
-class LatentSDEChangeDetector:
+class LatentSDEChangeDetector(NeuralSDEEstimator):
     """Change-point detection by likelihood ratios of latent neural SDEs (ruptures-like API).
 
     Parameters: ``window`` (observations on each side of a candidate, or ``"auto"``:
@@ -176,14 +178,17 @@ class LatentSDEChangeDetector:
         return int(window)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, signal, times=None) -> LatentSDEChangeDetector:
+    def fit(self, signal, times=None, y=None) -> LatentSDEChangeDetector:
         """Fit the window SDEs and compute ``score_``.
 
-        ``signal``: ``(n,)`` or ``(n, channel)`` array (NaN = missing), an xarray DataArray with
-        a ``time`` dimension, a pandas Series/DataFrame, or an IrregularBatch of one series.
-        ``times``: optional ``(n,)`` increasing time stamps (irregular grids welcome).
+        ``signal``: one series: an ``(n,)`` or ``(n, channel)`` array (NaN = missing), a pandas
+        Series or wide DataFrame (the index is the time axis), an xarray DataArray with a
+        ``time`` dimension, or any form :meth:`IrregularBatch.coerce` reads holding one series.
+        ``times``: optional ``(n,)`` increasing time stamps of an array (numbers or dates;
+        irregular grids welcome). ``y`` is ignored (scikit-learn's signature).
         """
-        series = as_series(signal, times)
+        batch = IrregularBatch.coerce(signal, "signal", times=times, single=True)
+        series = series_from_batch(batch, "signal")
         n = len(series.times)
         w = self._check_params(n)
         self.window_ = w
@@ -229,6 +234,7 @@ class LatentSDEChangeDetector:
             )
         fit_windows(sde, zw, hw, dzw, dtw, ww, self.ridge)
         self.dynamics_ = sde
+        self.dof_ = int(sde.dof)
 
         with torch.no_grad():
             tau = torch.arange(w, n - w + 1)
@@ -253,18 +259,7 @@ class LatentSDEChangeDetector:
                 stat = stat + self._log_ratio(sde, zw, hw, dzw, dtw, ww, right, left)
         score = np.full(n, np.nan)
         score[tau.numpy()] = stat.double().numpy()
-        self.score_ = xr.DataArray(
-            score,
-            dims=("time",),
-            coords={"time": series.coord},
-            name="score",
-            attrs={
-                "long_name": "log-likelihood ratio of the left/right window SDEs",
-                "units": "nats",
-                "estimator": self.estimator,
-                "window": w,
-            },
-        )
+        self.score_ = self._score_array(score, series.coord, w)
         return self
 
     def _loglik(self, phi, dz, dt, weight) -> torch.Tensor:
@@ -360,7 +355,7 @@ class LatentSDEChangeDetector:
         ``dof`` the free parameters of one window SDE (``WindowSDE.dof``)."""
         self._check_fitted()
         scale = 1.0 if self.estimator == "glr" else 4.0
-        return scale * self._chi2_pen(self.dynamics_.dof, self.n_samples_)
+        return scale * self._chi2_pen(self.dof_, self.n_samples_)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "score_"):
@@ -402,16 +397,79 @@ class LatentSDEChangeDetector:
         """``fit(signal, times).predict(pen, n_bkps)``."""
         return self.fit(signal, times).predict(pen=pen, n_bkps=n_bkps)
 
-    # ------------------------------------------------------------------ plot
-    def plot(self, true_bkps=None, axes=None):
-        """Plot the signal with detected (solid) and true (dashed) change points above the score.
+    def to_times(self, bkps) -> np.ndarray:
+        """The user's time stamps (datetime64 for datetime data) at which the segments of
+        ``bkps`` (ruptures indices; the final ``n`` is left out) begin.
 
-        ``true_bkps``: ruptures-style indices (the final ``n`` may be included). Returns the
+        Example:
+            >>> import numpy as np, pandas as pd
+            >>> rng = np.random.default_rng(0)
+            >>> s = pd.Series(np.r_[rng.normal(0, 1, 150), rng.normal(0, 3, 150)],
+            ...               index=pd.date_range("2024-01-01", periods=300, freq="h"))
+            >>> det = LatentSDEChangeDetector(window=40, random_state=0).fit(s)
+            >>> det.to_times(det.predict(n_bkps=1)).dtype.kind
+            'M'
+        """
+        self._check_fitted()
+        idx = [int(b) for b in bkps if int(b) < self.n_samples_]
+        return np.asarray(self.series_.coord)[idx]
+
+    # ------------------------------------------------------------------ persistence
+    _fitted_json = ("window_", "n_samples_", "dof_")
+    _modules = ()
+    _fitted_marker = "score_"
+
+    def _fitted_state(self):
+        state, tensors = super()._fitted_state()
+        s = self.series_
+        coord = np.asarray(s.coord)
+        dated = np.issubdtype(coord.dtype, np.datetime64)
+        state["series"] = {"channels": s.channels, "coord_dtype": str(coord.dtype),
+                           "estimator": self.score_.attrs.get("estimator")}  # fmt: skip
+        tensors["score"] = torch.as_tensor(self.score_.values)
+        tensors["times"] = torch.as_tensor(s.times)
+        tensors["values"] = torch.as_tensor(s.values)
+        tensors["coord"] = torch.as_tensor(
+            coord.astype("datetime64[ns]").astype(np.int64) if dated else coord.astype(float)
+        )
+        return state, tensors
+
+    def _restore(self, state, tensors):
+        info = state.pop("series")
+        super()._restore(state, {})
+        kind = np.dtype(info["coord_dtype"])
+        coord = tensors["coord"].numpy()
+        coord = coord.astype("datetime64[ns]").astype(kind) if kind.kind == "M" else coord
+        self.series_ = Series(times=tensors["times"].numpy(), values=tensors["values"].numpy(),
+                              coord=coord, channels=info["channels"])  # fmt: skip
+        self.score_ = self._score_array(tensors["score"].numpy(), coord, self.window_)
+
+    def _build_modules(self):
+        """No module is saved: ``predict`` needs the score alone (``dynamics_`` and
+        ``latent_map_`` exist after ``fit`` only)."""
+
+    def _score_array(self, score, coord, window):
+        return xr.DataArray(
+            score, dims=("time",), coords={"time": coord}, name="score",
+            attrs={"long_name": "log-likelihood ratio of the left/right window SDEs",
+                   "units": "nats", "estimator": self.estimator, "window": window},
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ plot
+    def plot(self, bkps=None, true_bkps=None, axes=None):
+        """Plot the signal with the breakpoints ``bkps`` (solid; default: ``predict()`` with
+        the detector's own penalty) and ``true_bkps`` (dashed) above the score.
+
+        Both are ruptures-style indices (the final ``n`` may be included). Returns the
         matplotlib figure.
         """
         import matplotlib.pyplot as plt
 
         self._check_fitted()
+        pen = None
+        if bkps is None:
+            bkps, pen = self.predict(), self.pen_
+        bkps = list(bkps)
         if axes is None:
             fig, axes = plt.subplots(2, 1, sharex=True, figsize=(9, 4.5), height_ratios=[2, 1])
         else:
@@ -424,12 +482,12 @@ class LatentSDEChangeDetector:
         axes[1].plot(x, self.score_.values, color="k", lw=1)
         axes[1].set_ylabel("score (nats)")
         axes[1].set_xlabel("time")
-        pen = getattr(self, "pen_", None)
         if pen is not None:
             axes[1].axhline(pen, color="tab:red", lw=0.8, ls=":", label="penalty")
-        for b in getattr(self, "bkps_", [])[:-1]:
-            for ax in axes:
-                ax.axvline(x[b], color="tab:red", lw=1.2)
+        for b in bkps:
+            if b < self.n_samples_:
+                for ax in axes:
+                    ax.axvline(x[b], color="tab:red", lw=1.2)
         for b in [] if true_bkps is None else list(true_bkps):
             if b < self.n_samples_:
                 for ax in axes:

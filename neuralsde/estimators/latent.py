@@ -13,9 +13,11 @@ import math
 import numpy as np
 import torch
 import xarray as xr
-from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from neuralsde.data.coerce import check_observed
+from neuralsde.data.scaling import Scaler
+from neuralsde.estimators.base import NeuralSDEEstimator, check_steps
 from neuralsde.models.latent import LatentSDE
 from neuralsde.noise import MarkovFBM
 
@@ -23,39 +25,7 @@ NOISES = ("brownian", "fractional")
 DEFAULT_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
-def to_batch(X, name: str = "X"):
-    """``X`` as an :class:`~neuralsde.data.IrregularBatch`, rejecting all-NaN series.
-
-    Accepted: an ``IrregularBatch``, an xarray ``DataArray``/``Dataset`` (dims ``series``,
-    ``time``, ``channel``), a pandas long-format ``DataFrame`` (``id``, ``time`` columns), or a
-    ``(times, values)`` pair of arrays as in ``IrregularBatch.from_arrays``.
-    """
-    from neuralsde.data import IrregularBatch
-
-    if isinstance(X, IrregularBatch):
-        batch = X
-    elif type(X).__module__.startswith("xarray"):
-        batch = IrregularBatch.from_xarray(X)
-    elif type(X).__module__.startswith("pandas"):
-        batch = IrregularBatch.from_dataframe(X)
-    elif isinstance(X, tuple) and len(X) == 2:
-        batch = IrregularBatch.from_arrays(*X)
-    else:
-        raise TypeError(
-            f"{name} must be an IrregularBatch, an xarray object, a pandas DataFrame or a "
-            f"(times, values) pair; got {type(X).__name__}"
-        )
-    observed = batch.mask.reshape(batch.batch_size, -1).any(-1)
-    if not bool(observed.all()):
-        bad = [str(s) for s in np.asarray(batch.series)[~observed.numpy()]]
-        raise ValueError(
-            f"{name}: series {', '.join(bad)} has no observed values (all NaN); every series "
-            f"needs at least one observation"
-        )
-    return batch
-
-
-class LatentSDEForecaster(BaseEstimator):
+class LatentSDEForecaster(NeuralSDEEstimator):
     """Generative latent SDE for irregular series: fit, interpolate, forecast, sample.
 
     Times are rescaled so the training data span ``[0, 1]`` and values are standardised per
@@ -163,35 +133,33 @@ class LatentSDEForecaster(BaseEstimator):
                              learn_hurst=self.learn_hurst, T=1.0)  # fmt: skip
         raise ValueError(f"noise must be one of {NOISES} or a MarkovFBM; got {self.noise!r}")
 
-    def _tensors(self, batch):
+    _fitted_json = ("n_features_in_", "channels_", "hurst_history_")
+
+    def _tensors(self, batch, name="X"):
         """Rescaled times ``(B, L)`` and standardised values ``(B, L, C)`` (float32)."""
-        if batch.n_channels != self.n_features_in_:
-            raise ValueError(
-                f"X has {batch.n_channels} channels; the model was fitted on {self.n_features_in_}"
-            )
-        times = (batch.times.double() - self.t0_) / self.time_scale_
-        values = (batch.values.double() - self.mean_) / self.std_
+        times, values = self.scaler_.transform(batch, name)
         return times.float(), values.float()
 
     def _generator(self, random_state):
         seed = self.random_state if random_state is None else random_state
         return torch.Generator().manual_seed(0 if seed is None else int(seed))
 
-    def _real_times(self, t_scaled: np.ndarray, batch=None):
-        t = t_scaled * self.time_scale_ + self.t0_
-        enc = getattr(batch, "time_encoding", None) if batch is not None else self.time_encoding_
-        if enc is not None:
-            from neuralsde.data import decode_times
+    def _build_model(self, noise):
+        return LatentSDE(
+            self.n_features_in_, self.latent_dim, self.context_dim, self.hidden, noise=noise,
+            obs_std=self.obs_std, method=self.method, adjoint=self.adjoint, dt=self.dt,
+            bridge=self.bridge, snap=self.snap, refine=self.refine,
+            series_grids=self.series_grids,
+        )  # fmt: skip
 
-            return decode_times(t, enc)
-        return t
+    def _build_modules(self):
+        self.model_ = self._build_model(self._make_noise())
 
     # ----------------------------------------------------------------- fit
     def fit(self, X, y=None):
         """Fit by maximising the ELBO (KL annealed over the first ``kl_anneal`` of epochs)."""
         from neuralsde.train import fit as train_loop
 
-        batch = to_batch(X)
         for name in ("epochs", "latent_dim", "context_dim", "hidden", "n_train_samples"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
@@ -199,29 +167,15 @@ class LatentSDEForecaster(BaseEstimator):
         if not 0 <= float(self.kl_anneal) <= 1:
             raise ValueError(f"kl_anneal must be in [0, 1]; got {self.kl_anneal!r}")
         noise = self._make_noise()
+        batch = self._batch(X, fitting=True)
+        check_observed(batch)
         self.n_features_in_ = batch.n_channels
-        self.channels_ = np.asarray(batch.channels)
-        self.time_encoding_ = batch.time_encoding
-        finite = torch.isfinite(batch.times)
-        t = batch.times[finite].double()
-        self.t0_ = float(t.min())
-        self.time_scale_ = float(t.max() - t.min()) or 1.0
-        obs = batch.mask
-        vals = torch.where(obs, batch.values.double(), torch.zeros((), dtype=torch.float64))
-        count = obs.sum((0, 1)).clamp(min=1)
-        mean = vals.sum((0, 1)) / count
-        var = (torch.where(obs, batch.values.double() - mean, 0.0) ** 2).sum((0, 1)) / count
-        self.mean_ = mean
-        self.std_ = torch.where(var > 0, var.sqrt(), torch.ones_like(var))
+        self.channels_ = [c.item() if hasattr(c, "item") else c for c in batch.channels]
+        self.scaler_ = Scaler.fit(batch)
 
         with torch.random.fork_rng():
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
-            self.model_ = LatentSDE(
-                batch.n_channels, self.latent_dim, self.context_dim, self.hidden, noise=noise,
-                obs_std=self.obs_std, method=self.method, adjoint=self.adjoint, dt=self.dt,
-                bridge=self.bridge, snap=self.snap, refine=self.refine,
-                series_grids=self.series_grids,
-            )  # fmt: skip
+            self.model_ = self._build_model(noise)
         times, values = self._tensors(batch)
         gen = self._generator(None)
         anneal_epochs = max(1, int(round(self.kl_anneal * self.epochs)))
@@ -276,24 +230,37 @@ class LatentSDEForecaster(BaseEstimator):
         return None if h is None else float(h.detach())
 
     # ----------------------------------------------------------------- inference
-    def _check_times(self, times, batch):
-        t = np.asarray(times, dtype=np.float64).reshape(-1)
-        if t.size == 0 or not np.isfinite(t).all():
-            raise ValueError(f"times must be a non-empty array of finite times; got {times!r}")
-        start = float(batch.times[torch.isfinite(batch.times)].min())
-        if t.min() < start:
+    def _raw_times(self, batch, name="X") -> np.ndarray:
+        """The batch's distinct time stamps on the fitted (unscaled) axis."""
+        raw = self.scaler_._raw_times(batch, name).numpy()
+        return np.unique(raw[np.isfinite(raw)])
+
+    def _check_times(self, times, batch, name="times"):
+        """User query times (numbers, or dates for datetime data) on the fitted axis, sorted;
+        not before the data, and not so far past it that the solve would be absurd."""
+        t = np.unique(self.scaler_.encode(times, name))
+        start = float(self._raw_times(batch)[0])
+        if t[0] < start:
+            first = self.scaler_.inverse_times(np.array([self.scaler_.transform_times(start)]))
             raise ValueError(
-                f"times: {t.min():g} is before the start of the data ({start:g}); predict "
-                f"interpolates and forecasts from the first observation on"
+                f"{name}: {np.atleast_1d(times)[0]} is before the start of the data "
+                f"({first[0]}); predict interpolates and forecasts from the first observation on"
             )
-        return np.unique(t)
+        span = (t[-1] - start) / self.scaler_.time_scale
+        check_steps(span, float(self.dt), name)
+        return t
+
+    def _user_times(self, raw):
+        """Fitted-axis times back to the user's (datetime64 for datetime data)."""
+        return self.scaler_.decode(raw)
 
     def predict(self, X, times=None, n_samples=200, quantiles=DEFAULT_QUANTILES,
                 random_state=None):  # fmt: skip
         """Posterior predictive samples given the observations ``X``.
 
         Args:
-            X: the conditioning series (any input accepted by :func:`to_batch`).
+            X: the conditioning series (any form
+                :meth:`~neuralsde.data.IrregularBatch.coerce` reads).
             times: ``(T,)`` output times shared by all series (gaps and/or the future), not
                 before the first observation; default: every observed time stamp.
             n_samples: posterior samples per series.
@@ -305,14 +272,11 @@ class LatentSDEForecaster(BaseEstimator):
             ``quantiles (quantile, series, time, channel)``, in data units.
         """
         check_is_fitted(self, "model_")
-        batch = to_batch(X)
-        t_real = (
-            np.unique(batch.times[torch.isfinite(batch.times)].double().numpy())
-            if times is None
-            else self._check_times(times, batch)
-        )
+        batch = self._batch(X)
+        check_observed(batch)
+        t_real = self._raw_times(batch) if times is None else self._check_times(times, batch)
         tt, vv = self._tensors(batch)
-        out_t = torch.as_tensor((t_real - self.t0_) / self.time_scale_, dtype=torch.float32)
+        out_t = torch.as_tensor(self.scaler_.transform_times(t_real), dtype=torch.float32)
         gen = self._generator(random_state)
         model = self.model_
         with torch.no_grad():
@@ -323,15 +287,15 @@ class LatentSDEForecaster(BaseEstimator):
             x = mu + model.obs_std.to(mu.dtype) * eps
         B, C = batch.batch_size, batch.n_channels
         x = x.reshape(len(out_t), int(n_samples), B, C).permute(1, 2, 0, 3).double()
-        x = (x * self.std_ + self.mean_).numpy()
-        return self._dataset(x, t_real, batch.series, quantiles, batch)
+        x = self.scaler_.inverse_values(x).numpy()
+        return self._dataset(x, t_real, batch.series, quantiles)
 
-    def _dataset(self, x, t_real, series, quantiles, batch=None):
+    def _dataset(self, x, t_real, series, quantiles):
         q = np.asarray(quantiles, dtype=np.float64)
         coords = {
             "sample": np.arange(x.shape[0]),
             "series": np.asarray(series),
-            "time": self._real_times((t_real - self.t0_) / self.time_scale_, batch),
+            "time": self._user_times(t_real),
             "channel": self.channels_,
             "quantile": q,
         }
@@ -354,14 +318,15 @@ class LatentSDEForecaster(BaseEstimator):
             ``xarray.Dataset`` as in :meth:`predict` with a single series ``"prior"``.
         """
         check_is_fitted(self, "model_")
-        t = np.unique(np.asarray(times, dtype=np.float64).reshape(-1))
-        ts = torch.as_tensor((t - self.t0_) / self.time_scale_, dtype=torch.float32)
+        t = np.unique(self.scaler_.encode(times, "times"))
+        check_steps((t[-1] - t[0]) / self.scaler_.time_scale, float(self.dt), "times")
+        ts = torch.as_tensor(self.scaler_.transform_times(t), dtype=torch.float32)
         gen = self._generator(random_state)
         with torch.no_grad():
             z = self.model_.prior(ts, int(n_samples), generator=gen)
             mu = self.model_.decode(z)
             x = mu + self.model_.obs_std * torch.randn(mu.shape, generator=gen)
-        x = (x.permute(1, 0, 2).double() * self.std_ + self.mean_).numpy()[:, None]
+        x = self.scaler_.inverse_values(x.permute(1, 0, 2).double()).numpy()[:, None]
         return self._dataset(x, t, ["prior"], DEFAULT_QUANTILES)
 
     def elbo(self, X, n_samples=16, random_state=None) -> float:
@@ -370,13 +335,14 @@ class LatentSDEForecaster(BaseEstimator):
         The standardisation's Jacobian is included: ``elbo_data = elbo_std - mean log std_c``.
         """
         check_is_fitted(self, "model_")
-        batch = to_batch(X)
+        batch = self._batch(X)
         tt, vv = self._tensors(batch)
         with torch.no_grad():
             out = self.model_.elbo(tt, vv, n_samples=int(n_samples),
                                    generator=self._generator(random_state))  # fmt: skip
         obs = batch.mask
-        log_jac = float((obs * self.std_.log().float()).sum() / obs.sum())
+        std = torch.tensor(self.scaler_.std, dtype=torch.float64)
+        log_jac = float((obs * std.log().float()).sum() / obs.sum())
         return float(out["elbo"]) - log_jac
 
     def score(self, X, y=None) -> float:
@@ -390,18 +356,19 @@ class LatentSDEForecaster(BaseEstimator):
         the density is the mixture over posterior samples of the Gaussian decoder.
         """
         check_is_fitted(self, "model_")
-        batch, target = to_batch(X), to_batch(X_target, "X_target")
+        batch, target = self._batch(X), self._batch(X_target, "X_target")
         tt, vv = self._tensors(batch)
-        t_tgt = target.times.double()
-        t_all = self._check_times(t_tgt[torch.isfinite(t_tgt)].numpy(), batch)
-        out_t = torch.as_tensor((t_all - self.t0_) / self.time_scale_, dtype=torch.float32)
+        t_tgt = self.scaler_._raw_times(target, "X_target")
+        t_all = self._check_times(self._user_times(self._raw_times(target, "X_target")), batch,
+                                  "X_target")  # fmt: skip
+        out_t = torch.as_tensor(self.scaler_.transform_times(t_all), dtype=torch.float32)
         with torch.no_grad():
             post = self.model_.posterior(tt, vv, out_times=out_t, n_samples=int(n_samples),
                                          generator=self._generator(random_state))  # fmt: skip
             mu = self.model_.decode(post["z"]).double()
         B, C = batch.batch_size, batch.n_channels
-        mu = mu.reshape(len(t_all), int(n_samples), B, C) * self.std_ + self.mean_
-        sd = self.model_.obs_std.detach().double() * self.std_
+        mu = self.scaler_.inverse_values(mu.reshape(len(t_all), int(n_samples), B, C))
+        sd = self.model_.obs_std.detach().double() * torch.tensor(self.scaler_.std)
         total, count = 0.0, 0
         for b in range(B):
             for j in range(int(target.lengths[b])):

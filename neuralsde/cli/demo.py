@@ -1,9 +1,8 @@
-"""Command line: ``python -m neuralsde demo`` runs the end-to-end demo."""
+"""The end-to-end demo on shipped data (``neuralsde demo``): solver accuracy, sample paths,
+the shipped data, a gappy classification and a change point."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -13,9 +12,9 @@ import torch
 def _strong_error_table(quick: bool):
     """Strong errors E|y_T^dt - y_T^ref| of several methods on an OU process and a neural SDE,
     each against a fine-step reference on the same Brownian path (float64)."""
-    from .core import solve
-    from .core.brownian import BrownianPath
-    from .examples import OU, NeuralSDE
+    from neuralsde.core import solve
+    from neuralsde.core.brownian import BrownianPath
+    from neuralsde.examples import OU, NeuralSDE
 
     torch.manual_seed(0)
     batch = 500 if quick else 2000
@@ -64,8 +63,8 @@ def _paths_figure(out: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .core import solve
-    from .examples import OU, NeuralSDE
+    from neuralsde.core import solve
+    from neuralsde.examples import OU, NeuralSDE
 
     gen = torch.Generator().manual_seed(0)
     ts = torch.linspace(0, 3, 151)
@@ -101,14 +100,12 @@ def _data_figure(out: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .data import IrregularBatch
-    from .datasets import load_mauna_loa_co2
-    from .plotting import plot_series
+    from neuralsde.data import IrregularBatch
+    from neuralsde.datasets import load_mauna_loa_co2
+    from neuralsde.plotting import plot_series
 
     ds = load_mauna_loa_co2()
-    batch = IrregularBatch.from_xarray(
-        ds["values"], time_dim="time", series_dim="series", channel_dim="channel"
-    )
+    batch = IrregularBatch.coerce(ds["values"], "Mauna Loa CO2")
     n_missing = int((~batch.mask).sum())
     axes = plot_series(
         batch, title="Mauna Loa CO2 (weekly, shipped data): observed points and gaps"
@@ -122,11 +119,11 @@ def _data_figure(out: Path):
 def _classify_basic_motions(quick: bool):
     """Fit a linear-noise stable SDE classifier on shipped BasicMotions with half of every
     channel's points missing; early stopping uses the validation split only."""
-    from .data import IrregularBatch
-    from .datasets import load_basic_motions
-    from .estimators import SDEClassifier
+    from neuralsde.data import IrregularBatch
+    from neuralsde.datasets import load_basic_motions
+    from neuralsde.estimators import SDEClassifier
 
-    batch = IrregularBatch.from_xarray(load_basic_motions()).to(dtype=torch.float32)
+    batch = IrregularBatch.coerce(load_basic_motions()).to(dtype=torch.float32)
     gappy = batch.drop(0.5, seed=0)
     train, val, test = gappy.split((0.7, 0.15, 0.15), seed=0)
     # the defaults: LNSDE, hidden 32, AdamW at lr 1e-2 on batches of 16, patience 20
@@ -136,8 +133,8 @@ def _classify_basic_motions(quick: bool):
 
 
 def _nile_change_point():
-    from .changepoint import LatentSDEChangeDetector
-    from .datasets import load_nile
+    from neuralsde.datasets import load_nile
+    from neuralsde.estimators import LatentSDEChangeDetector
 
     ds = load_nile()
     det = LatentSDEChangeDetector(window="auto", random_state=0).fit(ds["values"])
@@ -171,19 +168,3 @@ def demo(out: str = "out", quick: bool = False) -> int:
     )
     print(f"\ndone in {time.perf_counter() - t0:.1f} s")
     return 0
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m neuralsde")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_demo = sub.add_parser("demo", help="run the end-to-end demo")
-    p_demo.add_argument("--out", default="out", help="folder for the figures (default: out)")
-    p_demo.add_argument("--quick", action="store_true", help="smaller sizes")
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return demo(args.out, args.quick)
-    return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

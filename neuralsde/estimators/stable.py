@@ -9,20 +9,22 @@ weights + a JSON config (never pickled code).
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from neuralsde.data import IrregularBatch
+from neuralsde.data.coerce import check_observed
+from neuralsde.data.scaling import Scaler
+from neuralsde.estimators.base import NeuralSDEEstimator, check_steps
 from neuralsde.models import NeuralCDE, PathClassifier, PathRegressor, StableSDE, default_dt
 from neuralsde.models.stable import KINDS
 from neuralsde.train import fit as train_loop
 
-__all__ = ["LatentSDEForecaster", "SDEClassifier", "SDERegressor"]
+__all__ = ["SDEClassifier", "SDERegressor"]
 
 ESTIMATOR_KINDS = (*KINDS, "ncde")
 CLOCKS = ("unit", "steps")
@@ -55,50 +57,6 @@ SCHEDULES = {
     "adamw": {**_ADAMW, "batch_size": lambda n: 16, "lr": lambda batch_size: 1e-2},
     "v1": {**_ADAMW, "batch_size": lambda n: n, "lr": lambda batch_size: 1e-3},
 }
-_CONFIG, _WEIGHTS = "config.json", "weights.pt"
-
-
-# ------------------------------------------------------------------------------ inputs
-def as_batch(X, name: str = "X"):
-    """Any supported input as an :class:`~neuralsde.data.batch.IrregularBatch`.
-
-    Accepted: an ``IrregularBatch``; an xarray ``DataArray``/``Dataset`` (dims ``series``,
-    ``time``, ``channel``); a ``(B, L, C)`` or ``(B, L)`` array or tensor with NaN for missing
-    values (times ``0 .. L-1``); a list of ragged ``(L_i, C)`` arrays (times ``0 .. L_i-1``) or of
-    ``(times, values)`` pairs. Validation errors come from the data layer's shared validators.
-    """
-    from neuralsde.data.batch import IrregularBatch
-
-    if isinstance(X, IrregularBatch):
-        return X
-    try:
-        return _as_batch(X, name, IrregularBatch)
-    except (TypeError, ValueError) as err:
-        message = str(err)
-        if message.startswith(name):
-            raise
-        raise type(err)(f"{name}: {message}") from None
-
-
-def _as_batch(X, name, IrregularBatch):
-    if type(X).__module__.startswith("xarray"):
-        return IrregularBatch.from_xarray(X)
-    if isinstance(X, np.ndarray | torch.Tensor):
-        if X.ndim not in (2, 3):
-            raise ValueError(
-                f"{name} must be a (series, time, channel) array, got shape {tuple(X.shape)}"
-            )
-        times = np.broadcast_to(np.arange(X.shape[1], dtype=np.float64), X.shape[:2])
-        return IrregularBatch.from_arrays(times, X)
-    if isinstance(X, list | tuple) and X:
-        if all(isinstance(s, tuple) and len(s) == 2 for s in X):
-            return IrregularBatch.from_arrays([s[0] for s in X], [s[1] for s in X])
-        times = [np.arange(len(s), dtype=np.float64) for s in X]
-        return IrregularBatch.from_arrays(times, list(X))
-    raise TypeError(
-        f"{name} must be an xarray object, an IrregularBatch, a (series, time, channel) array "
-        f"or a list of arrays; got {type(X).__name__}"
-    )
 
 
 class _ScaledPath:
@@ -119,7 +77,7 @@ class _ScaledPath:
         return self.path.grid_points
 
 
-class _SDEBase(BaseEstimator):
+class _SDEBase(NeuralSDEEstimator):
     """Shared parameters, preprocessing, model building and persistence."""
 
     def __init__(
@@ -189,41 +147,29 @@ class _SDEBase(BaseEstimator):
 
     def _fit_scaling(self, batch):
         """Times are shifted to start at 0 and measured on the model's clock, values are
-        standardised per channel. ``clock="unit"``: one time unit is the training span, so
-        ``t`` runs over ``[0, 1]``. ``clock="steps"``: one time unit is the default solver
-        step ``max(min observed gap, span / 1000)``, so ``t`` runs over ``[0, n_steps]``, as
-        in the reference code, whose times are observation indices. A drift bounded by tanh
+        standardised per channel (``scaler_``). ``clock="unit"``: one time unit is the training
+        span, so ``t`` runs over ``[0, 1]``. ``clock="steps"``: one time unit is the default
+        solver step ``max(min observed gap, span / 1000)``, so ``t`` runs over ``[0, n_steps]``,
+        as in the reference code, whose times are observation indices. A drift bounded by tanh
         moves the state by at most the clock's span, so under ``"unit"`` it cannot grow with
         the series' length. The path's time channel spans ``[0, 1]`` under either clock."""
-        times = batch.times.to(torch.float64)
-        finite = torch.isfinite(times)
-        self.time_offset_ = float(times[finite].min())
-        span = float(times[finite].max()) - self.time_offset_
-        span = span if span > 0 else 1.0
-        step = default_dt((times - self.time_offset_) / span)  # on [0, 1]
-        self.time_scale_ = span * step if self.clock == "steps" else span
-        self.time_span_ = span / self.time_scale_
-        _, stats = batch.normalise()
-        self.value_mean_ = [float(v) for v in stats["mean"]]
-        self.value_std_ = [float(v) for v in stats["std"]]
+        check_observed(batch)
+        scaler = Scaler.fit(batch)
+        span = scaler.time_scale
+        step = default_dt(scaler.transform(batch)[0])  # on [0, 1]
+        self.scaler_ = scaler.with_time_scale(span * step if self.clock == "steps" else span)
+        self.time_span_ = span / self.scaler_.time_scale
         self.max_length_ = int(batch.lengths.max())
         self.n_channels_ = batch.n_channels
         self.channels_ = [c.item() if hasattr(c, "item") else c for c in batch.channels]
-        self.dt_ = (float(self.dt) if self.dt is not None else span * step) / self.time_scale_
+        dt = float(self.dt) if self.dt is not None else span * step
+        self.dt_ = dt / self.scaler_.time_scale
 
     def _tensors(self, X, name="X"):
         """Validated, scaled ``(times (B, L), values (B, L, C))`` tensors on ``device``."""
-        batch = as_batch(X, name)
-        if hasattr(self, "n_channels_") and batch.n_channels != self.n_channels_:
-            raise ValueError(
-                f"{name} has {batch.n_channels} channels but this estimator was fitted on "
-                f"{self.n_channels_}; pass series with {self.n_channels_} channels"
-            )
+        batch = self._batch(X, name)
+        times, values = self.scaler_.transform(batch, name)
         dtype = torch.get_default_dtype()
-        times = (batch.times.to(torch.float64) - self.time_offset_) / self.time_scale_
-        mean = torch.tensor(self.value_mean_, dtype=torch.float64)
-        std = torch.tensor(self.value_std_, dtype=torch.float64)
-        values = (batch.values.to(torch.float64) - mean) / std
         return times.to(dtype).to(self.device), values.to(dtype).to(self.device), batch
 
     def _path(self, times, values):
@@ -295,67 +241,10 @@ class _SDEBase(BaseEstimator):
             desc=f"{type(self).__name__}({self.kind})",
         )  # fmt: skip
 
-    # ------------------------------------------------------------------- persistence
-    def _fitted_config(self) -> dict:
-        keys = [
-            "time_offset_",
-            "time_scale_",
-            "time_span_",
-            "value_mean_",
-            "value_std_",
-            "max_length_",
-            "n_channels_",
-            "channels_",
-            "dt_",
-            *self._extra_fitted,
-        ]
-        return {k: getattr(self, k) for k in keys}
+    _fitted_json = ("time_span_", "max_length_", "n_channels_", "channels_", "dt_")
 
-    def save(self, path) -> Path:
-        """Write ``path/config.json`` (parameters + fitted scalars) and ``path/weights.pt``
-        (the state dict, loadable with ``weights_only=True``); returns the folder."""
-        check_is_fitted(self, "model_")
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        config = {
-            "estimator": type(self).__name__,
-            "params": self.get_params(),
-            "fitted": self._fitted_config(),
-        }
-        (folder / _CONFIG).write_text(json.dumps(config, indent=2, default=_jsonable))
-        state = {k: v.detach().cpu() for k, v in self.model_.state_dict().items()}
-        torch.save(state, folder / _WEIGHTS)
-        return folder
-
-    @classmethod
-    def load(cls, path, device=None):
-        """Rebuild an estimator saved with :meth:`save` (no pickled code is read)."""
-        folder = Path(path)
-        config = json.loads((folder / _CONFIG).read_text())
-        if config.get("estimator") != cls.__name__:
-            raise ValueError(
-                f"{folder / _CONFIG} holds a {config.get('estimator')!r}, not a {cls.__name__}"
-            )
-        # files written before ``clock`` and ``time_span_`` existed were all on the unit clock
-        est = cls(**{"clock": "unit", **config["params"]})
-        config["fitted"].setdefault("time_span_", 1.0)
-        if device is not None:
-            est.device = device
-        for key, value in config["fitted"].items():
-            setattr(est, key, np.asarray(value) if key == "classes_" else value)
-        est.model_ = est._build_model()
-        state = torch.load(folder / _WEIGHTS, weights_only=True, map_location=est.device)
-        est.model_.load_state_dict(state)
-        est.model_.to(est.device).eval()
-        return est
-
-
-def _jsonable(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"cannot store {type(obj).__name__} in the JSON config")
+    def _build_modules(self):
+        self.model_ = self._build_model().to(self.device)
 
 
 def _stratified_holdout(y, fraction, seed):
@@ -424,7 +313,7 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
         (20,)
     """
 
-    _extra_fitted = ("classes_",)
+    _fitted_json = (*_SDEBase._fitted_json, "classes_")
 
     def __init__(
         self,
@@ -465,7 +354,7 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
         ``callback(epoch, model, history)`` runs after each epoch and returns True to stop
         (:func:`neuralsde.train.fit`)."""
         self._check_params()
-        batch = as_batch(X)
+        batch = self._batch(X, fitting=True)
         y = _labels(y, batch, "y")
         classes, y_idx = np.unique(y, return_inverse=True)
         if len(classes) < 2:
@@ -477,7 +366,7 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
         self._fit_scaling(batch)
         if eval_set is not None:
             X_val, y_val = eval_set
-            train_idx, val_batch = np.arange(len(y)), as_batch(X_val, "eval_set X")
+            train_idx, val_batch = np.arange(len(y)), self._batch(X_val, "eval_set X")
             val_y = np.searchsorted(classes, _labels(y_val, val_batch, "eval_set y"))
         elif self.patience is not None and self.validation_fraction > 0:
             train_idx, val_idx = _stratified_holdout(
@@ -562,7 +451,7 @@ class SDERegressor(RegressorMixin, _SDEBase):
         ('series', 'time', 'channel')
     """
 
-    _extra_fitted = ("n_outputs_",)
+    _fitted_json = (*_SDEBase._fitted_json, "n_outputs_", "supervised_", "y_mean_", "y_std_")
 
     def __init__(
         self,
@@ -616,7 +505,8 @@ class SDERegressor(RegressorMixin, _SDEBase):
     def _targets(self, batch, y):
         if y is None:
             return None
-        y_batch = as_batch(y, "y") if not isinstance(y, np.ndarray | torch.Tensor) else None
+        y_batch = (None if isinstance(y, np.ndarray | torch.Tensor)
+                   else IrregularBatch.coerce(y, "y"))  # fmt: skip
         arr = y_batch.values if y_batch is not None else torch.as_tensor(np.asarray(y, float))
         if arr.ndim == 2:
             arr = arr.unsqueeze(-1)
@@ -635,7 +525,7 @@ class SDERegressor(RegressorMixin, _SDEBase):
             raise ValueError(f"task must be 'interpolate' or 'forecast'; got {self.task!r}")
         if not 0 <= float(self.holdout) < 1:
             raise ValueError(f"holdout must lie in [0, 1); got {self.holdout!r}")
-        batch = as_batch(X)
+        batch = self._batch(X, fitting=True)
         y_raw = self._targets(batch, y)
         self._fit_scaling(batch)
         self.supervised_ = y_raw is not None
@@ -669,13 +559,6 @@ class SDERegressor(RegressorMixin, _SDEBase):
         self._train(loss_fn, train, val, callback)
         return self
 
-    def _fitted_config(self) -> dict:
-        config = super()._fitted_config()
-        config["supervised_"] = self.supervised_
-        if self.supervised_:
-            config["y_mean_"], config["y_std_"] = self.y_mean_, self.y_std_
-        return config
-
     def _scale_y(self, y):
         mean = torch.tensor(self.y_mean_, dtype=torch.float64)
         std = torch.tensor(self.y_std_, dtype=torch.float64)
@@ -703,31 +586,38 @@ class SDERegressor(RegressorMixin, _SDEBase):
         out = model(path, grid, **self._solver(generator))
         return grid, out.transpose(0, 1)
 
+    def _query(self, t, batch, times):
+        """``(query (T,) on the model's axis, the user's times (T,))`` for ``predict``."""
+        if times is None:
+            raw = self.scaler_._raw_times(batch, "X").numpy()
+            raw = np.unique(raw[np.isfinite(raw)])
+        else:
+            raw = self.scaler_.encode(times, "times")
+            if np.any(np.diff(raw) <= 0):
+                raise ValueError(f"times must be strictly increasing; got {times!r}")
+        model_t = self.scaler_.transform_times(raw)
+        start = float(torch.nan_to_num(t, nan=math.inf).min())
+        if model_t[0] < start - 1e-9:
+            first = self.scaler_.inverse_times(np.array([start]))[0]
+            raise ValueError(
+                f"times must not start before the first observation of X ({first}); got "
+                f"{np.atleast_1d(times)[0]}"
+            )
+        check_steps(float(model_t[-1]) - start, self.dt_, "times")
+        user = self.scaler_.decode(raw)
+        query = torch.as_tensor(model_t, dtype=torch.get_default_dtype(), device=self.device)
+        return query, user
+
     def predict(self, X, times=None):
-        """Values at ``times`` (1-D, in the data's time units; default: every time stamp of
-        ``X``) for every series: an ``xarray.DataArray`` with dims ``(series, time, channel)``.
-        Times after a series' last observation are forecasts."""
+        """Values at ``times`` (1-D: numbers, or dates for data with datetime stamps; default:
+        every time stamp of ``X``) for every series: an ``xarray.DataArray`` with dims
+        ``(series, time, channel)`` whose time coordinate is in the user's units. Times after
+        a series' last observation are forecasts."""
         import xarray as xr
 
         check_is_fitted(self, "model_")
         t, v, batch = self._tensors(X)
-        if times is None:
-            raw = np.unique(batch.times.double().numpy()[np.isfinite(batch.times.double().numpy())])
-        else:
-            raw = np.asarray(times, dtype=np.float64).reshape(-1)
-            if raw.size == 0 or not np.all(np.isfinite(raw)) or np.any(np.diff(raw) <= 0):
-                raise ValueError(f"times must be finite and strictly increasing; got {raw}")
-        query = torch.as_tensor(
-            (raw - self.time_offset_) / self.time_scale_,
-            dtype=torch.get_default_dtype(),
-            device=self.device,
-        )
-        start = float(torch.nan_to_num(t, nan=math.inf).min())
-        if float(query[0]) < start:
-            raise ValueError(
-                f"times must not start before the first observation of X "
-                f"({start * self.time_scale_ + self.time_offset_}); got {raw[0]}"
-            )
+        query, user_times = self._query(t, batch, times)
         with torch.no_grad():
             _, pred = self._predict_grid(self.model_, t, v, self._generator(offset=1), query)
         pred = pred.double().cpu()
@@ -735,23 +625,24 @@ class SDERegressor(RegressorMixin, _SDEBase):
             pred = pred * torch.tensor(self.y_std_) + torch.tensor(self.y_mean_)
             channels = np.arange(self.n_outputs_)
         else:
-            pred = pred * torch.tensor(self.value_std_) + torch.tensor(self.value_mean_)
+            pred = self.scaler_.inverse_values(pred)
             channels = np.asarray(self.channels_)
         return xr.DataArray(
             pred.numpy(),
             dims=("series", "time", "channel"),
-            coords={"series": np.asarray(batch.series), "time": raw, "channel": channels},
+            coords={"series": np.asarray(batch.series), "time": user_times, "channel": channels},
             name="prediction",
         )
 
     def score(self, X, y=None, sample_weight=None):
         """R^2 of the predictions at ``X``'s time stamps against ``y`` (default: ``X``'s own
         observed values), over the observed entries."""
-        batch = as_batch(X)
+        batch = self._batch(X)
         target = self._targets(batch, y) if y is not None else batch.values
         pred = self.predict(batch)
-        grid = torch.tensor(pred["time"].values, dtype=torch.float64)
-        on_grid = _to_union(batch.times.double(), grid, target.double()).numpy()
+        raw = self.scaler_._raw_times(batch, "X")
+        grid = torch.unique(raw[torch.isfinite(raw)])
+        on_grid = _to_union(raw, grid, target.double()).numpy()
         seen = ~np.isnan(on_grid)
         resid = ((pred.values - np.nan_to_num(on_grid))[seen] ** 2).sum()
         total = ((on_grid[seen] - on_grid[seen].mean()) ** 2).sum()
@@ -766,6 +657,3 @@ def _to_union(t, grid, values):
     rows, cols = torch.nonzero(finite, as_tuple=True)
     idx = torch.searchsorted(grid.to(t), t[rows, cols])
     return out.index_put((rows, idx), values[rows, cols])
-
-
-from neuralsde.models.latent_estimator import LatentSDEForecaster  # noqa: E402  (re-export)
