@@ -72,6 +72,10 @@ VARIANTS = {
     # the state moves ~n_steps times more per parameter update on the steps clock
     "+clock+paper head, lr/10": {**_REF, "clock": "steps", "head": "paper", "lr": 1e-4},
     "defaults": {},
+    # the defaults with the reference's batch size: the largest of 16/32/64/128 within N / 2
+    "defaults, batch N/2": {"batch_size": "N/2"},
+    # the largest of 16/32/64/128 that leaves at least 8 steps per epoch
+    "defaults, batch N/8": {"batch_size": "N/8"},
     "tuned": {"tuned": True},
     "tuned+intensity": {"tuned": True, "intensity": True},
     # the previous stop's tuned rows: searched and trained with the reference protocol
@@ -147,6 +151,13 @@ def run_one(job: dict) -> dict:
 
     params = estimator_params(job, job["tuning"])
     train, val, test = load_splits(job["dataset"], job["rate"], job["seed"])
+    if params.get("batch_size") == "N/2":
+        from neuralsde.estimators import SCHEDULES
+
+        params["batch_size"] = SCHEDULES["reference"]["batch_size"](len(train))
+    elif params.get("batch_size") == "N/8":
+        fits = [b for b in (16, 32, 64, 128) if len(train) / b >= 8]
+        params["batch_size"] = max(fits, default=16)
     clf = SDEClassifier(kind=job["model"], random_state=job["seed"], verbose=False,
                         device=job.get("device", "cpu"), **params)  # fmt: skip
     start = time.perf_counter()

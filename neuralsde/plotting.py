@@ -13,44 +13,17 @@ __all__ = ["plot_forecast", "plot_series"]
 
 
 def _as_arrays(data):
-    """``(times list, values list, series ids, channel names, time label)`` from a batch or
-    an xarray object; times are numbers or datetime64, values ``(L_i, C)`` with NaN."""
+    """``(times list, values list, series ids, channel names, time label)`` from any form the
+    input gate reads; times are numbers or datetime64, values ``(L_i, C)`` with NaN."""
     from .data import IrregularBatch
 
-    if isinstance(data, IrregularBatch):
-        times = data.times.detach().cpu().numpy()
-        if data.time_encoding is not None:
-            times = data.datetimes()
-        values = data.values.detach().cpu().numpy()
-        lengths = data.lengths.tolist()
-        t_list = [times[i, :n] for i, n in enumerate(lengths)]
-        v_list = [values[i, :n] for i, n in enumerate(lengths)]
-        return t_list, v_list, list(data.series), list(data.channels), "time"
-    import xarray as xr
-
-    if isinstance(data, xr.Dataset):
-        if "values" not in data:
-            raise ValueError(f"data must hold a 'values' variable, has {list(data.data_vars)}")
-        data = data["values"]
-    if not isinstance(data, xr.DataArray):
-        raise TypeError(
-            "data must be an IrregularBatch, xarray Dataset or DataArray, "
-            f"got {type(data).__name__}"
-        )
-    da = data
-    if "time" not in da.dims:
-        raise ValueError(f"data must have a 'time' dimension, has dims {da.dims}")
-    if "series" not in da.dims:
-        da = da.expand_dims("series")
-    if "channel" not in da.dims:
-        da = da.expand_dims("channel", axis=-1)
-    da = da.transpose("series", "time", "channel")
-    t = da["time"].values if "time" in da.coords else np.arange(da.sizes["time"])
-    series = list(da["series"].values) if "series" in da.coords else list(range(da.sizes["series"]))
-    channels = (
-        list(da["channel"].values) if "channel" in da.coords else list(range(da.sizes["channel"]))
-    )
-    return [t] * da.sizes["series"], list(da.values), series, channels, "time"
+    batch = IrregularBatch.coerce(data, "data")
+    times = batch.datetimes() if batch.time_encoding is not None else batch.times.cpu().numpy()
+    values = batch.values.detach().cpu().numpy()
+    lengths = batch.lengths.tolist()
+    t_list = [times[i, :n] for i, n in enumerate(lengths)]
+    v_list = [values[i, :n] for i, n in enumerate(lengths)]
+    return t_list, v_list, list(batch.series), list(batch.channels), "time"
 
 
 def plot_series(

@@ -13,6 +13,7 @@ import importlib.util
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,9 +62,12 @@ def test_site_builds_strict_and_every_page_is_in_the_nav(site):
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
     nav = _nav_pages(config["nav"])
     pages = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
-    assert sorted(nav) == pages
+    # the tutorials are the notebooks themselves (docs/tutorials links to notebooks/)
+    pages += sorted(f"tutorials/{p.name}" for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(nav) == sorted(pages)
     for page in pages:
-        built = "index.html" if page == "index.md" else page[: -len(".md")] + "/index.html"
+        stem = page.rsplit(".", 1)[0]
+        built = "index.html" if page == "index.md" else stem + "/index.html"
         assert (site / built).is_file(), page
     for api in ("core", "methods", "brownian", "data", "datasets"):
         assert f"api/{api}.md" in nav
@@ -127,3 +131,33 @@ def test_notebooks_named_in_the_docs_exist():
     assert named, "the docs point to no notebook"
     missing = sorted(n for n in named if not (ROOT / n).is_file())
     assert not missing, f"docs name notebooks that do not exist: {missing}"
+
+
+@needs_mkdocs
+@pytest.mark.parametrize("notebook", sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb")))
+def test_every_notebook_is_a_tutorial_page_with_its_figures(site, notebook):
+    """mkdocs-jupyter renders the committed (executed) notebooks; their figures are embedded."""
+    page = (site / "tutorials" / notebook / "index.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") >= 1, f"{notebook} shows no figure"
+    assert "TqdmWarning" not in page
+
+
+@needs_mkdocs
+def test_the_cli_page_is_generated_from_the_cli_help(site):
+    from neuralsde.cli import cli
+
+    text = _text(site / "cli" / "index.html")
+    for name, command in cli.commands.items():
+        assert f"neuralsde {name}" in text
+        assert command.get_short_help_str(limit=60).rstrip(".")[:40] in text
+    assert "--label" in text and "--horizon" in text and "--n-bkps" in text
+
+
+@needs_mkdocs
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian package chromium absent")
+def test_a_tutorial_page_renders_in_headless_chromium_with_its_plots(site, tmp_path):
+    script = ROOT / "scripts" / "docs_screenshot.py"
+    proc = subprocess.run([sys.executable, str(script), "--site", str(site), "--out",
+                           str(tmp_path / "page.png")], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0 and proc.stdout.startswith("OK:"), proc.stdout + proc.stderr

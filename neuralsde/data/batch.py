@@ -18,6 +18,7 @@ from . import coerce as _coerce
 from . import convert
 from .interpolation import augment, control_path, fill_missing, union_grid
 from .protocol import drop_points, stratified_split
+from .scaling import Scaler
 from .signatures import logsignature as _logsignature
 from .signatures import signature as _signature
 from .signatures import windowed_logsignature
@@ -356,7 +357,8 @@ class IrregularBatch:
 
     # ------------------------------------------------------------------ preprocessing
     def normalise(self, stats: dict | None = None) -> tuple[IrregularBatch, dict]:
-        """Standardise each channel: ``(x - mean) / std`` over observed values.
+        """Standardise each channel: ``(x - mean) / std`` over observed values (the statistics
+        of :class:`~neuralsde.data.scaling.Scaler`, which the estimators fit).
 
         Args:
             stats: ``{"mean": (C,), "std": (C,)}`` from the training batch; ``None`` computes
@@ -367,16 +369,9 @@ class IrregularBatch:
             and test batches identically.
         """
         if stats is None:
-            obs = self.mask
-            count = obs.sum(dim=(0, 1)).clamp(min=1)
-            filled = torch.where(obs, self.values, torch.zeros_like(self.values))
-            mean = filled.sum(dim=(0, 1)) / count
-            var = (torch.where(obs, self.values - mean, torch.zeros_like(self.values)) ** 2).sum(
-                dim=(0, 1)
-            ) / count
-            std = var.sqrt()
-            std = torch.where(std > 0, std, torch.ones_like(std))
-            stats = {"mean": mean, "std": std}
+            scaler = Scaler.fit(self)
+            stats = {"mean": torch.tensor(scaler.mean, dtype=self.values.dtype),
+                     "std": torch.tensor(scaler.std, dtype=self.values.dtype)}  # fmt: skip
         mean = torch.as_tensor(stats["mean"], dtype=self.values.dtype)
         std = torch.as_tensor(stats["std"], dtype=self.values.dtype)
         for key, v in (("mean", mean), ("std", std)):

@@ -17,21 +17,21 @@ from neuralsde.diffusion.guidance import Inpaint, ObservationGuidance
 from neuralsde.diffusion.sampling import sample
 
 
-def _as_array(values):
+def _as_array(values, name="values"):
+    """Windows on one shared grid as ``((series, time, channel) float32 tensor, times)``,
+    read by the input gate (times None when the input carried none)."""
+    from neuralsde.data import IrregularBatch
+
+    carries_times = hasattr(values, "dims") or hasattr(values, "times")
+    batch = IrregularBatch.coerce(values, name)
+    if bool((batch.lengths != batch.lengths[0]).any()) or not bool(
+        (batch.times == batch.times[:1]).all()
+    ):
+        raise ValueError(f"{name} must be windows on one shared time grid (series, time, channel)")
     times = None
-    if isinstance(values, xr.Dataset):
-        values = values["values"]
-    if isinstance(values, xr.DataArray):
-        if "time" in values.dims:
-            times = np.asarray(values["time"].values)
-        values = values.transpose(*[d for d in ("series", "time", "channel") if d in values.dims])
-        values = values.values
-    arr = torch.as_tensor(np.asarray(values, dtype=np.float32))
-    if arr.dim() == 2:
-        arr = arr.unsqueeze(-1)
-    if arr.dim() != 3:
-        raise ValueError(f"values must be (series, time, channel); got shape {tuple(arr.shape)}")
-    return arr, times
+    if carries_times:
+        times = batch.datetimes()[0] if batch.time_encoding is not None else batch.times[0].numpy()
+    return batch.values.to(torch.float32), times
 
 
 def impute(
