@@ -44,23 +44,25 @@ def files(tmp_path_factory):
     return d
 
 
-@pytest.mark.parametrize("data", ["motions.csv", "motions.nc"])
-def test_classify_fit_predict_and_info(files, data):
-    rc, out, err = run("classify", "fit", data, "--label", "label", "--out", f"clf_{data}",
+def test_classify_fit_predict_and_info_on_csv_and_netcdf(files):
+    rc, out, err = run("classify", "fit", "motions.csv", "--label", "label", "--out", "clf",
                        "--epochs", "2", "--quiet", cwd=files)  # fmt: skip
     assert rc == 0, err
     assert "train accuracy" in out and err == ""  # --quiet: no progress bar on stderr
-    rc, out, err = run("classify", "predict", f"clf_{data}", data, "--out", f"p_{data}.csv",
-                       cwd=files)  # fmt: skip
-    assert rc == 0, err
-    preds = pd.read_csv(files / f"p_{data}.csv")
+    for data in ("motions.csv", "motions.nc"):  # the same series, as a table and as NetCDF
+        rc, out, err = run("classify", "predict", "clf", data, "--out", f"p_{data}.csv",
+                           cwd=files)  # fmt: skip
+        assert rc == 0, err
+    preds = pd.read_csv(files / "p_motions.csv.csv")
     assert len(preds) == 80 and set(preds["prediction"]) <= {
         "Standing", "Running", "Walking", "Badminton"}  # fmt: skip
     proba = preds.filter(like="proba_").to_numpy()
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
-    rc, out, _ = run("info", f"clf_{data}", cwd=files)
+    from_nc = pd.read_csv(files / "p_motions.nc.csv")
+    np.testing.assert_allclose(from_nc.filter(like="proba_").to_numpy(), proba, atol=1e-6)
+    rc, out, _ = run("info", "clf", cwd=files)
     assert rc == 0 and "model: SDEClassifier" in out and "train_accuracy" in out
-    assert f"trained on: {data} (80 series" in out
+    assert "trained on: motions.csv (80 series" in out
 
 
 def test_progress_bars_go_to_stderr_unless_quiet(files):
@@ -69,12 +71,16 @@ def test_progress_bars_go_to_stderr_unless_quiet(files):
     assert rc == 0 and "%|" in err and "%|" not in out
 
 
-@pytest.mark.parametrize("data", ["co2.csv", "co2.parquet"])
-def test_forecast_keeps_dates_in_csv_netcdf_and_the_fan_chart(files, data):
-    rc, _, err = run("forecast", "fit", data, "--out", f"fc_{data}", "--epochs", "2", "--quiet",
+def test_forecast_keeps_dates_in_csv_netcdf_and_the_fan_chart(files):
+    from neuralsde.data.files import read_batch
+
+    parquet, csv = read_batch(files / "co2.parquet"), read_batch(files / "co2.csv")
+    np.testing.assert_array_equal(parquet.values.numpy(), csv.values.numpy())
+    np.testing.assert_array_equal(parquet.datetimes(), csv.datetimes())
+    rc, _, err = run("forecast", "fit", "co2.csv", "--out", "fc", "--epochs", "2", "--quiet",
                      cwd=files)  # fmt: skip
     assert rc == 0, err
-    rc, _, err = run("forecast", "predict", f"fc_{data}", data, "--horizon", "4", "--quantiles",
+    rc, _, err = run("forecast", "predict", "fc", "co2.parquet", "--horizon", "4", "--quantiles",
                      "0.1,0.5,0.9", "--samples", "20", "--out", "fc.csv", "--plot", "fan.png",
                      cwd=files)  # fmt: skip
     assert rc == 0, err
@@ -84,7 +90,7 @@ def test_forecast_keeps_dates_in_csv_netcdf_and_the_fan_chart(files, data):
     expected = pd.date_range(last, periods=5, freq="W-SAT")[1:]
     assert list(table["time"]) == list(expected)  # weekly stamps after the last one
     assert (table["q0.1"] <= table["q0.9"]).all() and (files / "fan.png").stat().st_size > 0
-    rc, _, err = run("forecast", "predict", f"fc_{data}", data, "--horizon", "4", "--samples",
+    rc, _, err = run("forecast", "predict", "fc", "co2.csv", "--horizon", "4", "--samples",
                      "20", "--out", "fc.nc", cwd=files)  # fmt: skip
     assert rc == 0, err
     with xr.open_dataset(files / "fc.nc") as ds:

@@ -276,8 +276,11 @@ def test_the_neural_cde_does_not_depend_on_the_clock(data):
 @pytest.mark.parametrize(
     "schedule, n, batch, lr",
     [
-        ("adamw", 20, 16, 1e-2),  # the default: batches of 16 at lr 1e-2, whatever n
-        ("adamw", 300, 16, 1e-2),
+        ("adamw", 20, 16, 1e-2),  # the default: at least 8 steps per epoch, 16 at the least
+        ("adamw", 255, 16, 1e-2),
+        ("adamw", 256, 32, 1e-2),
+        ("adamw", 767, 64, 1e-2),  # ItalyPowerDemand's training split
+        ("adamw", 5000, 128, 1e-2),
         ("reference", 20, 16, 1e-3),  # no batch of 16..128 fits in n / 2 = 10: take 16
         ("reference", 300, 128, 8e-3),  # the largest of 16..128 within n / 2, lr 1e-3 per 16
         ("reference", 100, 32, 2e-3),

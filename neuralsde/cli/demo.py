@@ -126,7 +126,7 @@ def _classify_basic_motions(quick: bool):
     batch = IrregularBatch.coerce(load_basic_motions()).to(dtype=torch.float32)
     gappy = batch.drop(0.5, seed=0)
     train, val, test = gappy.split((0.7, 0.15, 0.15), seed=0)
-    # the defaults: LNSDE, hidden 32, AdamW at lr 1e-2 on batches of 16, patience 20
+    # the defaults: LNSDE, hidden 32, AdamW at lr 1e-2, batches of 16 for this size, patience 20
     clf = SDEClassifier(epochs=15 if quick else 40, random_state=0, verbose=False)
     clf.fit(train, eval_set=(val, val.labels))
     return clf.score(test, test.labels), len(train), len(test), len(clf.history_.epoch_time)
