@@ -34,7 +34,7 @@ def series_from_batch(batch, name: str = "signal") -> Series:
     values = batch.values[0, :n].double().numpy()
     coord = batch.datetimes()[0, :n] if batch.time_encoding is not None else t
     observed = ~np.isnan(values)
-    chans = [c.item() if hasattr(c, "item") else c for c in np.asarray(batch.channels)]
+    chans = batch.channel_names
     empty = np.flatnonzero(~observed.any(0))
     if empty.size:
         raise ValueError(

@@ -80,10 +80,6 @@ def _write_info(folder: Path, info: dict) -> None:
 def _load(folder, cls_name):
     from neuralsde import estimators
 
-    folder = Path(folder)
-    config = folder / "config.json"
-    if not config.is_file():
-        raise FileNotFoundError(f"{folder}: no saved model here (config.json is missing)")
     return getattr(estimators, cls_name).load(folder)
 
 

@@ -255,6 +255,11 @@ class IrregularBatch:
         return tuple(self.values.shape)
 
     @property
+    def channel_names(self) -> list:
+        """``channels`` as plain Python values (what estimators store and match by name)."""
+        return [c.item() if hasattr(c, "item") else c for c in np.asarray(self.channels)]
+
+    @property
     def batch_size(self) -> int:
         return self.values.shape[0]
 

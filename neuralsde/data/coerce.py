@@ -200,7 +200,7 @@ def align_channels(batch, channels, name="X"):
     from dataclasses import replace
 
     want = list(channels)
-    have = [c.item() if hasattr(c, "item") else c for c in np.asarray(batch.channels)]
+    have = batch.channel_names
     if named_channels(have) and named_channels(want):
         missing = [c for c in want if c not in have]
         extra = [c for c in have if c not in want]
@@ -234,8 +234,7 @@ def check_observed(batch, name="X") -> None:
         )
     seen = batch.mask.reshape(-1, batch.n_channels).any(0)
     if not bool(seen.all()):
-        bad = [c.item() if hasattr(c, "item") else c
-               for c in np.asarray(batch.channels)[~seen.cpu().numpy()]]  # fmt: skip
+        bad = [c for c, ok in zip(batch.channel_names, seen.tolist(), strict=True) if not ok]
         raise ValueError(
             f"{name}: channel(s) {bad} have no observed value in any series; drop them "
             f"(every channel needs at least one observation)"

@@ -66,8 +66,8 @@ class Scaler:
                    batch.time_encoding)  # fmt: skip
 
     # ------------------------------------------------------------------ times
-    def _raw_times(self, batch, name) -> torch.Tensor:
-        """The batch's times (B, L) float64 in this scaler's encoded units."""
+    def raw_times(self, batch, name: str = "X") -> torch.Tensor:
+        """The batch's times (B, L) float64 on the fitted (unscaled) axis, NaN where padded."""
         times = batch.times.to(torch.float64)
         enc = batch.time_encoding
         if (enc is None) != (self.encoding is None):
@@ -124,6 +124,11 @@ class Scaler:
             raise ValueError(f"{name} must be finite; got {times!r}")
         return out
 
+    def distinct_times(self, batch, name: str = "X") -> np.ndarray:
+        """The batch's distinct time stamps ``(T,)`` on the fitted axis, sorted."""
+        raw = self.raw_times(batch, name).numpy()
+        return np.unique(raw[np.isfinite(raw)])
+
     def decode(self, raw) -> np.ndarray:
         """Times on the fitted (unscaled) axis back to the user's: datetime64 for datetime
         data, the numbers themselves otherwise."""
@@ -146,7 +151,7 @@ class Scaler:
             raise ValueError(
                 f"{name} has {batch.n_channels} channels; the scaler was fitted on {len(self.mean)}"
             )
-        times = self.transform_times(self._raw_times(batch, name))
+        times = self.transform_times(self.raw_times(batch, name))
         mean = torch.tensor(self.mean, dtype=torch.float64, device=batch.values.device)
         std = torch.tensor(self.std, dtype=torch.float64, device=batch.values.device)
         return times, (batch.values.to(torch.float64) - mean) / std

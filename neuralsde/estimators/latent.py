@@ -170,7 +170,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         batch = self._batch(X, fitting=True)
         check_observed(batch)
         self.n_features_in_ = batch.n_channels
-        self.channels_ = [c.item() if hasattr(c, "item") else c for c in batch.channels]
+        self.channels_ = batch.channel_names
         self.scaler_ = Scaler.fit(batch)
 
         with torch.random.fork_rng():
@@ -230,29 +230,18 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         return None if h is None else float(h.detach())
 
     # ----------------------------------------------------------------- inference
-    def _raw_times(self, batch, name="X") -> np.ndarray:
-        """The batch's distinct time stamps on the fitted (unscaled) axis."""
-        raw = self.scaler_._raw_times(batch, name).numpy()
-        return np.unique(raw[np.isfinite(raw)])
-
-    def _check_times(self, times, batch, name="times"):
-        """User query times (numbers, or dates for datetime data) on the fitted axis, sorted;
-        not before the data, and not so far past it that the solve would be absurd."""
-        t = np.unique(self.scaler_.encode(times, name))
-        start = float(self._raw_times(batch)[0])
+    def _check_times(self, t, batch, name="times"):
+        """Query times ``t`` on the fitted axis (sorted, distinct): not before the data, and
+        not so far past it that the solve would be absurd."""
+        start = float(self.scaler_.distinct_times(batch)[0])
         if t[0] < start:
-            first = self.scaler_.inverse_times(np.array([self.scaler_.transform_times(start)]))
             raise ValueError(
-                f"{name}: {np.atleast_1d(times)[0]} is before the start of the data "
-                f"({first[0]}); predict interpolates and forecasts from the first observation on"
+                f"{name}: {self.scaler_.decode(t[:1])[0]} is before the start of the data "
+                f"({self.scaler_.decode([start])[0]}); predict interpolates and forecasts from "
+                f"the first observation on"
             )
-        span = (t[-1] - start) / self.scaler_.time_scale
-        check_steps(span, float(self.dt), name)
+        check_steps((t[-1] - start) / self.scaler_.time_scale, float(self.dt), name)
         return t
-
-    def _user_times(self, raw):
-        """Fitted-axis times back to the user's (datetime64 for datetime data)."""
-        return self.scaler_.decode(raw)
 
     def predict(self, X, times=None, n_samples=200, quantiles=DEFAULT_QUANTILES,
                 random_state=None):  # fmt: skip
@@ -274,7 +263,8 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         check_is_fitted(self, "model_")
         batch = self._batch(X)
         check_observed(batch)
-        t_real = self._raw_times(batch) if times is None else self._check_times(times, batch)
+        t_real = (self.scaler_.distinct_times(batch) if times is None
+                  else self._check_times(np.unique(self.scaler_.encode(times)), batch))  # fmt: skip
         tt, vv = self._tensors(batch)
         out_t = torch.as_tensor(self.scaler_.transform_times(t_real), dtype=torch.float32)
         gen = self._generator(random_state)
@@ -295,7 +285,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         coords = {
             "sample": np.arange(x.shape[0]),
             "series": np.asarray(series),
-            "time": self._user_times(t_real),
+            "time": self.scaler_.decode(t_real),
             "channel": self.channels_,
             "quantile": q,
         }
@@ -358,8 +348,8 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         check_is_fitted(self, "model_")
         batch, target = self._batch(X), self._batch(X_target, "X_target")
         tt, vv = self._tensors(batch)
-        t_tgt = self.scaler_._raw_times(target, "X_target")
-        t_all = self._check_times(self._user_times(self._raw_times(target, "X_target")), batch,
+        t_tgt = self.scaler_.raw_times(target, "X_target")
+        t_all = self._check_times(self.scaler_.distinct_times(target, "X_target"), batch,
                                   "X_target")  # fmt: skip
         out_t = torch.as_tensor(self.scaler_.transform_times(t_all), dtype=torch.float32)
         with torch.no_grad():

@@ -165,12 +165,12 @@ class _SDEBase(NeuralSDEEstimator):
         check_observed(batch)
         scaler = Scaler.fit(batch)
         span = scaler.time_scale
-        step = default_dt(scaler.transform(batch)[0])  # on [0, 1]
+        step = default_dt(scaler.transform_times(scaler.raw_times(batch)))  # on [0, 1]
         self.scaler_ = scaler.with_time_scale(span * step if self.clock == "steps" else span)
         self.time_span_ = span / self.scaler_.time_scale
         self.max_length_ = int(batch.lengths.max())
         self.n_channels_ = batch.n_channels
-        self.channels_ = [c.item() if hasattr(c, "item") else c for c in batch.channels]
+        self.channels_ = batch.channel_names
         dt = float(self.dt) if self.dt is not None else span * step
         self.dt_ = dt / self.scaler_.time_scale
 
@@ -600,8 +600,7 @@ class SDERegressor(RegressorMixin, _SDEBase):
     def _query(self, t, batch, times):
         """``(query (T,) on the model's axis, the user's times (T,))`` for ``predict``."""
         if times is None:
-            raw = self.scaler_._raw_times(batch, "X").numpy()
-            raw = np.unique(raw[np.isfinite(raw)])
+            raw = self.scaler_.distinct_times(batch)
         else:
             raw = self.scaler_.encode(times, "times")
             if np.any(np.diff(raw) <= 0):
@@ -651,7 +650,7 @@ class SDERegressor(RegressorMixin, _SDEBase):
         batch = self._batch(X)
         target = self._targets(batch, y) if y is not None else batch.values
         pred = self.predict(batch)
-        raw = self.scaler_._raw_times(batch, "X")
+        raw = self.scaler_.raw_times(batch)
         grid = torch.unique(raw[torch.isfinite(raw)])
         on_grid = _to_union(raw, grid, target.double()).numpy()
         seen = ~np.isnan(on_grid)
