@@ -26,6 +26,9 @@ PY = VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 STAMP = VENV / ".neuralsde-setup"
 TORCH = "torch==2.13.0"
 SIGNATORY = "signatory==1.2.6.1.9.0"
+# k-diffusion's samplers are a test-only peer; its declared dependencies (torchvision, CLIP,
+# wandb, ...) serve its training code and would pull a CUDA torchvision, so it comes alone.
+K_DIFFUSION = "k-diffusion==0.1.1.post1"
 
 
 def run(*cmd: str, check: bool = True, env: dict | None = None) -> int:
@@ -56,6 +59,7 @@ def setup() -> None:
             flush=True,
         )
     pip("-e", ".[dev,docs]")
+    pip("--no-deps", K_DIFFUSION)
     STAMP.write_text(key)
 
 

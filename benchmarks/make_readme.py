@@ -142,7 +142,13 @@ SECTIONS = [
         "MarkovFBM noise (no networks, no variational posterior). It separates the error of the "
         "approximation from the error of variational training.",
     ),
-    ("Diffusion samplers (issue #6)", "diffusion_samplers", ""),
+    (
+        "Diffusion samplers (issues #6, #15)",
+        "diffusion_samplers",
+        "`python benchmarks/diffusion_samplers.py`: every sampler and schedule at 5, 10, 20 and "
+        "50 score evaluations with the exact score of a Gaussian mixture and with trained "
+        "scores, Gotta Go Fast against Euler, and the loop against k-diffusion's.",
+    ),
     ("Diffusion on time-series windows (issue #6)", "diffusion_trajectories", ""),
     ("Darcy fields (issue #6)", "diffusion_darcy", ""),
     ("Change points (issue #7)", "changepoint", ""),

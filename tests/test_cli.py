@@ -164,3 +164,12 @@ def test_the_console_script_is_installed():
     proc = subprocess.run([str(script), "--help"], capture_output=True, text=True, env=ENV,
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0 and "classify" in proc.stdout and "forecast" in proc.stdout
+
+
+def test_cli_lists_the_samplers_and_schedules_of_the_library():
+    import neuralsde.cli as cli_mod
+    from neuralsde.diffusion.sampling import METHODS
+    from neuralsde.diffusion.schedules import NAMES
+
+    assert sorted(cli_mod.SAMPLERS) == sorted(METHODS)
+    assert cli_mod.SCHEDULES == list(NAMES)

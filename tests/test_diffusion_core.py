@@ -64,61 +64,13 @@ def test_log_likelihood_calls_solve_once(monkeypatch):
     assert spy.calls == 1 and spy.evals_outside == 0 and spy.evals_inside >= 10
 
 
-def test_dpm2_is_a_registered_core_method_with_declared_properties():
+def test_dpm2_is_the_registered_alias_of_dpmpp_2m():
     cls = METHODS["dpm2"]
-    assert cls.adaptive is False and cls.strong_order == 2.0
+    assert issubclass(cls, METHODS["dpmpp_2m"]) and cls.adaptive is False
+    assert cls.strong_order == 2.0
 
 
-class _GaussianFlow(SDE):
-    """Probability flow of N(0, v) data under VP in reversed time u = 1 - t: exact solution
-    x(u) = x(0) * sqrt(alpha^2 v + sigma^2)(t(u)) / sqrt(alpha^2 v + sigma^2)(1)."""
-
-    noise_type, sde_type = "diagonal", "ito"
-
-    def __init__(self, v):
-        super().__init__()
-        self.fwd, self.v = VPSDE(), v
-
-    def _t(self, u):
-        return 1.0 - 0.999 * u
-
-    def alpha(self, u):
-        return self.fwd.alpha(self._t(u))
-
-    def sigma(self, u):
-        return self.fwd.sigma(self._t(u))
-
-    def var(self, u):
-        return self.alpha(u) ** 2 * self.v + self.sigma(u) ** 2
-
-    def data_prediction(self, u, y):
-        a, s = self.alpha(u), self.sigma(u)
-        return (y + s**2 * (-y / self.var(u))) / a
-
-    def f(self, u, y):
-        t = self._t(u)
-        k, g2 = self.fwd.drift_coef(t), self.fwd.diffusion(t) ** 2
-        return -0.999 * (k * y - 0.5 * g2 * (-y / self.var(u)))
-
-    def g(self, u, y):
-        return torch.zeros_like(y)
-
-
-def test_dpm2_converges_at_second_order_on_a_gaussian_probability_flow():
-    flow = _GaussianFlow(0.25)
-    y0 = torch.ones(1, 1, dtype=torch.float64)
-    ts = torch.tensor([0.0, 1.0], dtype=torch.float64)
-    one = torch.tensor(1.0, dtype=torch.float64)
-    exact = float(torch.sqrt(flow.var(one) / flow.var(torch.tensor(0.0, dtype=torch.float64))))
-    errs = []
-    for n in (40, 80, 160):
-        y = solve(flow, y0, ts, method="dpm2", dt=1 / n, options={"lower_order_final": False})
-        errs.append(abs(float(y[-1, 0, 0]) - exact))
-    rates = [errs[i] / errs[i + 1] for i in range(2)]
-    assert all(r > 3.3 for r in rates), (errs, rates)
-
-
-def test_dpm2_rejects_an_sde_without_semilinear_structure():
+def test_knot_samplers_reject_an_sde_without_knots_or_data_prediction():
     class Plain(SDE):
         def f(self, t, y):
             return -y
@@ -127,22 +79,24 @@ def test_dpm2_rejects_an_sde_without_semilinear_structure():
             return torch.zeros_like(y)
 
     with pytest.raises(TypeError, match="data_prediction"):
-        solve(Plain(), torch.ones(2, 1), torch.tensor([0.0, 1.0]), method="dpm2")
+        solve(Plain(), torch.ones(2, 1), torch.tensor([0.0, 1.0]), method="dpmpp_2m")
 
 
-def test_dpm2_rejects_nonzero_diffusion():
-    flow = _GaussianFlow(1.0)
-    flow.g = lambda u, y: torch.ones_like(y)
-    with pytest.raises(ValueError, match="must be zero"):
-        solve(flow, torch.ones(2, 1), torch.tensor([0.0, 1.0]), method="dpm2")
+def test_knot_samplers_need_the_probability_flow():
+    from neuralsde import reverse
+
+    rev = reverse(VPSDE(), lambda x, t: -x, probability_flow=False, shape=(1,))
+    with pytest.raises(ValueError, match="probability_flow=True"):
+        solve(rev, torch.ones(2, 1), torch.tensor([0.0, float(rev.knots[-1])]),
+              method="dpmpp_2m", grid=torch.from_numpy(rev.knots))  # fmt: skip
 
 
-@pytest.mark.parametrize("method,extra", [("euler", 0), ("pc", 0), ("dpm2", 1)])
-def test_fixed_step_samplers_evaluate_the_score_the_nominal_number_of_times(method, extra):
-    """One score evaluation per predictor / corrector step (the reverse diffusion needs none),
-    plus dpm2's final denoising step."""
+@pytest.mark.parametrize("method", [m for m in SAMPLERS if m not in ("ode", "adaptive")])
+def test_fixed_step_samplers_evaluate_the_score_the_nominal_number_of_times(method):
+    """``sample_nfe``: one evaluation per step of the one-stage samplers (the first reuses the
+    evaluation ``solve`` makes at the start), two per Heun step, plus the denoising step."""
     _, info = sample(
         lambda x, t: -x, VPSDE(), (4, 2), method=method, steps=5,
         generator=torch.Generator().manual_seed(0), return_info=True,
     )  # fmt: skip
-    assert info["nfe"] == sampling_mod.sample_nfe(method, 5) + extra
+    assert info["nfe"] == sampling_mod.sample_nfe(method, 5)

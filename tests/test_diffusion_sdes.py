@@ -55,8 +55,9 @@ def test_reverse_probability_flow_has_zero_diffusion_and_half_score_term():
     u = torch.tensor(0.3, dtype=torch.float64)
     rev, pf = reverse(sde, score), reverse(sde, score, probability_flow=True)
     t = rev.time(u)
-    k, g2, dtdu = sde.drift_coef(t), sde.diffusion(t) ** 2, rev.time_derivative(u)
+    k, g2, dtdu = sde.drift_coef(t), sde.diffusion(t) ** 2, -1.0  # t = T - u
     torch.testing.assert_close(rev.f(u, y), (k * y - g2 * (-2 * y)) * dtdu)
     torch.testing.assert_close(pf.f(u, y), (k * y - 0.5 * g2 * (-2 * y)) * dtdu)
     assert float(pf.g(u, y).abs().max()) == 0.0
     torch.testing.assert_close(rev.g(u, y), torch.sqrt(g2 * -dtdu) * torch.ones_like(y))
+    torch.testing.assert_close(t, sde.T - u)

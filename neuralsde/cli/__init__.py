@@ -338,19 +338,28 @@ def _int(text, option):
         raise ValueError(f"{option} must be an integer or 'auto'; got {text!r}") from None
 
 
+# the samplers and schedules of neuralsde.diffusion.sampling, listed here so that the command
+# line starts without importing torch (tests/test_cli.py checks the lists agree)
+SAMPLERS = ["euler", "pc", "ode", "heun_edm", "ddim", "dpmpp_2m", "dpmpp_3m", "dpmpp_2m_sde",
+            "dpmpp_3m_sde", "sa_solver", "er_sde", "restart", "adaptive", "dpm2"]  # fmt: skip
+SCHEDULES = ["uniform", "logsnr", "karras", "exponential"]
+
+
 # ------------------------------------------------------------------------------ generate
 @cli.command()
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.option("--n", "n", default=4, show_default=True, type=click.IntRange(1))
-@click.option("--method", default="dpm2", show_default=True,
-              type=click.Choice(["euler", "pc", "ode", "dpm2", "adaptive"]))  # fmt: skip
+@click.option("--method", default="dpmpp_2m", show_default=True, type=click.Choice(SAMPLERS),
+              help="Sampler (see 'Which sampler' in the diffusion tutorial).")  # fmt: skip
+@click.option("--schedule", default=None, type=click.Choice(SCHEDULES),
+              help="Noise schedule (default: the sampler's).")  # fmt: skip
 @click.option("--steps", default=None, type=click.IntRange(1),
               help="Solver steps (default: the method's).")  # fmt: skip
 @click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False),
               help="samples.nc")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, type=int)
 @_quiet
-def generate(checkpoint, n, method, steps, out_file, seed, quiet):
+def generate(checkpoint, n, method, schedule, steps, out_file, seed, quiet):
     """Draw N samples from a diffusion CHECKPOINT (e.g. models/darcy_score_64.pt)."""
     import torch
     import xarray as xr
@@ -367,7 +376,8 @@ def generate(checkpoint, n, method, steps, out_file, seed, quiet):
         event = tuple(int(k) for k in net["shape"])
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        x = sample(model, model.sde, (n, *event), method=method, steps=steps, generator=gen)
+        x = sample(model, model.sde, (n, *event), method=method, steps=steps, schedule=schedule,
+                   generator=gen)  # fmt: skip
     if meta.get("problem") == "darcy":
         from neuralsde.diffusion.fields import DarcyFields
 

@@ -173,3 +173,79 @@ class PIController(_Adaptive):
             self.prev = e
             return min(10.0, max(0.2, grow))
         return min(self.safety, max(0.2, grow))
+
+
+class SeriesController:
+    """Adaptive steps with one step size per series (Jolicoeur-Martineau et al. 2021, "Gotta
+    Go Fast", Algorithm 1), judged by the method's embedded error estimate.
+
+    Every series keeps its own time and step size; all attempt a step together (``t`` and
+    ``dt`` reach the method as ``(batch, 1)`` tensors) and each is accepted or rejected on its
+    own error ``E = RMS over the state of error / delta`` with the mixed tolerance
+    ``delta = max(atol, rtol max(|y_prev|, |y_new|))``. The next step is
+    ``h safety E^(-exponent)`` (at least ``dt_min``); finished series take steps of size 0.
+    The Brownian increments come from ``source``; it must answer per-series times, as a
+    :class:`~neuralsde.core.brownian.BrownianTree` does (``solve(bm=BrownianTree(...))``), so
+    that a rejected step is retried on the same path: drawing fresh noise after a rejection,
+    as the paper does, rejects large draws more often and shrinks the sample's spread. Only
+    the two output times ``ts = [t0, t1]`` are supported.
+    """
+
+    needs_error_estimate = True
+    per_series = True
+
+    def __init__(self, rtol=0.05, atol=0.0078, dt_min=1e-6, safety=0.9, exponent=0.9):
+        self.rtol, self.atol, self.dt_min = float(rtol), float(atol), float(dt_min)
+        self.safety, self.exponent = float(safety), float(exponent)
+
+    def begin(self, ts, dt0, order, max_steps, dtype, device):
+        if len(ts) != 2:
+            raise ValueError(
+                f"a SeriesController supports ts of two times [t0, t1]; got {len(ts)} times"
+            )
+        run = copy.copy(self)
+        run.t0, run.t1 = float(ts[0]), float(ts[-1])
+        run.h0, run.max_steps, run.dtype, run.device = float(dt0), max_steps, dtype, device
+        run.t = run.h = run.w = None
+        run.start, run.attempts = 0, 0
+        return run
+
+    @staticmethod
+    def time_of(t):
+        return t
+
+    def attempt(self, step, source, y, state):
+        from .brownian import Increment
+
+        bm = getattr(source, "bm", None)
+        if not hasattr(bm, "value"):
+            raise TypeError(
+                "a SeriesController needs a Brownian source with per-series times: pass "
+                "bm=BrownianTree(t0, t1, (batch, brownian), generator=...) to solve"
+            )
+        if self.t is None:
+            self.t = torch.full((y.shape[0], 1), self.t0, dtype=y.dtype, device=y.device)
+            self.h = torch.full_like(self.t, self.h0)
+            self.w = bm.value(self.t).to(y.dtype)
+        active = self.t < self.t1 - 1e-12 * max(1.0, abs(self.t1))
+        if not bool(active.any()):
+            return None
+        self.attempts += 1
+        if self.attempts > self.max_steps:
+            raise RuntimeError(f"adaptive solve exceeded max_steps={self.max_steps} attempts")
+        h = torch.where(active, torch.minimum(self.h, self.t1 - self.t), torch.zeros_like(self.h))
+        t1 = torch.where(active & (h >= self.t1 - self.t), torch.full_like(h, self.t1), self.t + h)
+        w1 = bm.value(t1).to(y.dtype)
+        y1, err, state1 = step(self.t, t1, h, y, Increment(w1 - self.w), state)
+        with torch.no_grad():
+            delta = torch.clamp(self.rtol * torch.maximum(y.abs(), y1.abs()), min=self.atol)
+            e = (err / delta).pow(2).mean(-1, keepdim=True).sqrt()
+            e = torch.where(torch.isfinite(e), e, torch.full_like(e, 1e10))
+            accept = active & ((e <= 1.0) | (h <= self.dt_min))
+            grow = self.safety * e.clamp_min(1e-10).pow(-self.exponent)
+            self.h = torch.where(active, (h * grow).clamp_min(self.dt_min), self.h)
+        y_new = torch.where(accept, y1, y)
+        self.w = torch.where(accept, w1, self.w)
+        self.t = torch.where(accept, t1, self.t)
+        done = not bool((self.t < self.t1 - 1e-12 * max(1.0, abs(self.t1))).any())
+        return Attempt(True, y_new, state1, self.t, 1 if done else None)

@@ -43,6 +43,28 @@ def step_grid(ts: torch.Tensor, dt: float, max_steps: int | None = None):
     return torch.from_numpy(grid), index.tolist()
 
 
+def given_grid(ts: torch.Tensor, grid, max_steps: int | None = None):
+    """A step grid given as data (a sampling schedule): ``grid`` strictly increasing, from
+    ``ts[0]`` to ``ts[-1]``, holding every output time of ``ts: (T,)`` (to the rounding of
+    ``ts``'s dtype). Returns the float64 grid and the grid index of each output time."""
+    g = torch.as_tensor(grid).detach().to("cpu", torch.float64).reshape(-1).numpy()
+    t = ts.detach().to("cpu", torch.float64).numpy()
+    if g.size < 2 or not np.isfinite(g).all() or not (np.diff(g) > 0).all():
+        raise ValueError(f"grid must be a strictly increasing, finite 1-D tensor; got {g.tolist()}")
+    if max_steps is not None:
+        check_steps(g.size - 1, max_steps, float(g[1] - g[0]))
+    tol = 16 * torch.finfo(ts.dtype).eps * max(1.0, float(np.abs(g).max()))
+    index = np.searchsorted(g, t - tol)
+    index = np.minimum(index, g.size - 1)
+    if not (np.abs(g[index] - t) <= tol).all() or index[0] != 0 or index[-1] != g.size - 1:
+        raise ValueError(
+            f"grid must run from ts[0] to ts[-1] and hold every time of ts; got grid from "
+            f"{g[0]:.6g} to {g[-1]:.6g} and ts={t.tolist()}"
+        )
+    g[index] = t  # output times exactly as the user gave them
+    return torch.from_numpy(g), index.tolist()
+
+
 def series_grid(ts: torch.Tensor, dt: float, max_steps: int | None = None):
     """One grid per series for ``ts: (T, batch)``: each series' own :func:`step_grid` (its
     times merged with ``t0 + k dt``), with the steps of series that need fewer than the longest

@@ -15,8 +15,8 @@ import torch
 
 from .adjoint import Backsolve, Direct, Outputs, Problem, Reversible
 from .brownian import GridBrownian, QueryBrownian, interval
-from .control import ConstantSteps, PIController, StepDoubling
-from .grid import series_grid, step_grid
+from .control import ConstantSteps, PIController, SeriesController, StepDoubling
+from .grid import given_grid, series_grid, step_grid
 from .loop import DivergenceError
 from .methods import METHODS
 from .sde import Terms, brownian_size, check_diffusion_shape, check_protocol
@@ -45,6 +45,7 @@ def solve(
     check_every: int = 32,
     args=None,
     controller="auto",
+    grid=None,
 ) -> torch.Tensor:
     """Integrate ``dy = f(t, y) dt + g(t, y) dW`` and return the solution at ``ts``.
 
@@ -74,6 +75,9 @@ def solve(
             the method has an embedded error estimate and step doubling otherwise),
             ``"constant"``, ``"doubling"``, ``"pi"``, or a configured
             :class:`~neuralsde.core.control.PIController` / ``StepDoubling``.
+        grid: fixed step times given as data instead of ``dt`` (a sampling schedule):
+            strictly increasing, from ``ts[0]`` to ``ts[-1]``, holding every time of ``ts``
+            (of shape ``(T,)``).
 
     Returns:
         (T, batch, state) tensor.
@@ -107,7 +111,14 @@ def solve(
     dt = span / 100 if dt is None else _positive("dt", dt)
     terms = Terms(sde)
 
-    if fixed and adj.runs_loop:
+    if grid is not None:
+        if not fixed or per_series or not adj.runs_loop:
+            raise ValueError(
+                "grid gives fixed steps on one shared grid: it takes no rtol/atol, no ts of "
+                "shape (T, batch) and no adjoint='backsolve'"
+            )
+        grid, out_index = given_grid(ts, grid, max_steps)
+    elif fixed and adj.runs_loop:
         grid, out_index = (series_grid if per_series else step_grid)(ts, dt, max_steps)
     else:  # adaptive steps, or torchsde's own loop
         grid, out_index = None, None
@@ -238,6 +249,22 @@ def _check_adjoint(adjoint):
 
 def _check_controller(controller, rtol, atol, dt_min, cls, sde):
     """The adaptive controller to use, or None for fixed steps."""
+    if isinstance(controller, SeriesController):
+        if rtol is not None or atol is not None:
+            raise ValueError("pass rtol/atol to the controller object or to solve, not both")
+        if not (cls.per_series and cls.has_error_estimate(sde.noise_type)):
+            fits = sorted(n for n, m in METHODS.items() if m.per_series and m.fits(sde)
+                          and m.has_error_estimate(sde.noise_type))  # fmt: skip
+            raise ValueError(
+                f"a SeriesController needs a method with one grid per series and an embedded "
+                f"error estimate; got method={cls.name!r}; use one of {fits}"
+            )
+        if not getattr(sde, "batched_time", False):
+            raise ValueError(
+                f"a SeriesController passes t as a (batch, 1) tensor; {type(sde).__name__} "
+                f"does not declare batched_time = True"
+            )
+        return controller
     if isinstance(controller, (PIController, StepDoubling)):
         if rtol is not None or atol is not None:
             raise ValueError("pass rtol/atol to the controller object or to solve, not both")

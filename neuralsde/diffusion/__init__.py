@@ -1,7 +1,8 @@
 """Score-based diffusion on the shared solver core: forward SDEs, score networks, training,
 samplers (all through ``neuralsde.solve``), likelihoods, guidance, trajectories and fields."""
 
-from . import dpm_solver  # noqa: F401  (registers the core method "dpm2")
+# registers the samplers that are core methods (ddim, dpmpp_*, heun_edm, restart, er_sde, sa_solver)
+from . import edm, er_sde, exponential, sa_solver  # noqa: F401
 from .checkpoint import load_checkpoint, net_from_config, save_checkpoint
 from .fields import DarcyFields
 from .guidance import Inpaint, ObservationGuidance, ResidualGuidance, guided_score
@@ -11,6 +12,7 @@ from .metrics import mmd2, noise_floor, sliced_wasserstein
 from .nets import ScoreMLP, TimeEmbedding
 from .reverse import PredictorCorrectorSDE, ReverseSDE, tweedie
 from .sampling import sample
+from .schedules import karras, logsnr, sigmas, uniform
 from .score import ScoreModel
 from .sdes import VESDE, VPSDE, ForwardSDE, SubVPSDE, sde_from_config
 from .toy import GaussianMixture, checkerboard, two_moons
@@ -26,6 +28,10 @@ __all__ = [
     "ResidualGuidance",
     "forecast",
     "guided_score",
+    "karras",
+    "logsnr",
+    "sigmas",
+    "uniform",
     "impute",
     "log_likelihood",
     "sample",

@@ -1,11 +1,16 @@
 """Reverse-time SDEs of a forward noising SDE, as SDE objects for ``neuralsde.solve``.
 
-The reverse process runs in a new time ``u in [0, 1]`` with ``t = tau(u)`` decreasing from
-``T`` to ``eps`` (``tau`` is the sampling schedule), so the core integrates forward in ``u``:
+The reverse process runs in a reverse time ``u`` that increases while the forward time
+``t`` decreases from ``T``; by default ``t = T - u`` on ``[0, T - eps]``:
 
-    dx = [f - c g^2 score](tau(u), x) tau'(u) du + g(tau(u)) sqrt(|tau'(u)|) dW_u,
+    dx = [c g^2 score - f](t, x) du + g(t) dW_u,
 
 with ``c = 1`` for the reverse SDE and ``c = 1/2`` (and no noise) for the probability flow.
+A sampling schedule is data: its knots ``T = t_0 > t_1 > ... > t_N = eps`` sit at
+``u_i = T - t_i``, and the sampler steps exactly from knot to knot (``solve(grid=...)``).
+A *path* may also go back up (Restart sampling's forward jumps); ``u`` is then the distance
+travelled along it and ``t(u)`` is piecewise linear.
+
 ``PredictorCorrectorSDE`` interleaves Langevin corrector steps as extra unit time intervals
 whose Euler-Maruyama step *is* the Langevin update, so ``pc`` needs no stepping loop here.
 """
@@ -14,12 +19,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from neuralsde.core.sde import SDE
 from neuralsde.core.transforms import Reverse
-
-SCHEDULES = ("linear", "logsnr")
 
 
 def tweedie(x: torch.Tensor, score: torch.Tensor, alpha, sigma) -> torch.Tensor:
@@ -36,19 +40,25 @@ def tweedie(x: torch.Tensor, score: torch.Tensor, alpha, sigma) -> torch.Tensor:
 
 def _flat_score(score_fn, shape, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     b = y.shape[0]
-    tb = t.reshape(()).expand(b) if t.dim() == 0 else t
+    tb = t.reshape(-1).expand(b) if t.numel() == 1 else t.reshape(b)
     return score_fn(y.reshape(b, *shape), tb).reshape(b, -1)
 
 
 class ReverseSDE(Reverse):
     """Reverse-time SDE (``probability_flow=False``) or probability-flow ODE of ``forward``.
 
-    The core :class:`~neuralsde.core.transforms.Reverse` with the sampling schedule as its time
-    map: state ``y: (batch, prod(shape))`` (flattened ``x: (batch, *shape)``), time
-    ``u in [0, 1]``, ``t = tau(u)``. Exposes the semi-linear structure used by exponential
-    integrators (``dpm2``): ``alpha(u)``, ``sigma(u)`` (forward marginal coefficients at
-    ``tau(u)``) and the data prediction ``data_prediction(u, y) = (y + sigma^2 score) / alpha``
-    (Tweedie).
+    State ``y: (batch, prod(shape))`` (flattened ``x: (batch, *shape)``), reverse time ``u``
+    with forward time ``t = time(u)``. Exposes what the diffusion samplers read at the knots
+    of a schedule: ``alpha(u)``, ``sigma(u)`` (the forward marginal's coefficients), the data
+    prediction ``data_prediction(u, y) = (y + sigma^2 score) / alpha`` (Tweedie),
+    :meth:`coefficients` (float64 ``alpha, sigma`` at a knot, from a table) and
+    :meth:`data_from_drift` (the data prediction recovered from a drift value, so the
+    evaluation ``solve`` makes at the start is not repeated).
+
+    Args:
+        path: forward times of the knots, ``(N + 1,)``, from ``T``; strictly decreasing for a
+            schedule (then ``t = T - u`` exactly), or going back up for Restart's jumps.
+            Default: the two knots ``T, eps``.
 
     Example:
         >>> import torch
@@ -59,6 +69,8 @@ class ReverseSDE(Reverse):
         0.0
     """
 
+    batched_time = True
+
     def __init__(
         self,
         forward,
@@ -66,46 +78,65 @@ class ReverseSDE(Reverse):
         probability_flow: bool = False,
         shape=None,
         eps: float | None = None,
-        schedule: str = "linear",
+        path=None,
         sde_type: str = "ito",
         T: float | None = None,
     ):
         if T is not None and float(T) != forward.T:
             raise ValueError(f"T must be the forward SDE's horizon {forward.T}; got {T!r}")
-        if schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}; got {schedule!r}")
         super().__init__(forward, score_fn, forward.T, probability_flow, sde_type=sde_type)
         self.shape = None if shape is None else tuple(int(s) for s in shape)
         self.eps = forward.eps if eps is None else float(eps)
         if not 0 <= self.eps < forward.T:
             raise ValueError(f"eps must lie in [0, T={forward.T}); got {self.eps!r}")
-        self.schedule = schedule
-        if schedule == "logsnr":
-            self._lam_T = float(forward.log_snr(torch.tensor(forward.T, dtype=torch.float64)))
-            self._lam_e = float(forward.log_snr(torch.tensor(self.eps, dtype=torch.float64)))
+        knots = np.array([forward.T, self.eps]) if path is None else _as_knots(path)
+        self.knot_times = knots  # float64 forward times t_i
+        self.knots = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(knots)))])  # u_i
+        self.monotone = bool((np.diff(knots) < 0).all())
+        self.t_start = float(knots[0])
+        t64 = torch.from_numpy(knots)
+        self._alpha = forward.alpha(t64).double().numpy()
+        self._sigma = forward.sigma(t64).double().numpy()
 
-    # --- the schedule u -> t ---------------------------------------------------------------
-    def time(self, u) -> torch.Tensor:
-        """Forward time ``t = tau(u)`` for reverse time ``u`` (0-d tensor or float)."""
+    # --- the time map u -> t ----------------------------------------------------------------
+    def time(self, u):
+        """Forward time ``t`` at reverse time ``u`` (a float or tensor of any shape)."""
+        if self.monotone:
+            return self.t_start - u
         u = torch.as_tensor(u)
-        if self.schedule == "linear":
-            return self.forward_sde.T - u * (self.forward_sde.T - self.eps)
-        lam = self._lam_T + u * (self._lam_e - self._lam_T)
-        return self.forward_sde.t_from_log_snr(lam)
+        knots = torch.from_numpy(self.knots).to(u.device)
+        i = (torch.searchsorted(knots, u.detach().double(), right=True) - 1).clamp(
+            0, len(self.knots) - 2
+        )
+        t0 = torch.from_numpy(self.knot_times).to(u.device)[i]
+        up = torch.from_numpy(np.sign(np.diff(self.knot_times))).to(u.device)[i]
+        return (t0 + up * (u.double() - knots[i])).to(u.dtype)
 
-    def time_derivative(self, u) -> torch.Tensor:
-        """``tau'(u)`` (negative)."""
+    def speed(self, u):
+        """``-dt/du``: None (1) on a schedule; ``-1`` on the rising pieces of a path."""
+        if self.monotone:
+            return None
         u = torch.as_tensor(u)
-        if self.schedule == "linear":
-            return torch.full_like(u, -(self.forward_sde.T - self.eps), dtype=u.dtype)
-        t = self.time(u).detach().requires_grad_(True)
-        with torch.enable_grad():
-            lam = self.forward_sde.log_snr(t)
-            (dlam_dt,) = torch.autograd.grad(lam, t)
-        return (self._lam_e - self._lam_T) / dlam_dt
+        knots = torch.from_numpy(self.knots).to(u.device)
+        i = (torch.searchsorted(knots, u.detach().double(), right=True) - 1).clamp(
+            0, len(self.knots) - 2
+        )
+        down = torch.from_numpy(-np.sign(np.diff(self.knot_times))).to(u.device)
+        return down[i].to(u.dtype)
 
-    def speed(self, u) -> torch.Tensor:
-        return -self.time_derivative(u)
+    def knot_index(self, u) -> int:
+        """The index ``i`` of the knot nearest to reverse time ``u`` (a float or 0-d tensor:
+        knots reach the methods rounded to the state's dtype)."""
+        u = float(u)
+        i = int(np.searchsorted(self.knots, u))
+        if i == len(self.knots) or (i > 0 and u - self.knots[i - 1] < self.knots[i] - u):
+            i -= 1
+        return i
+
+    def coefficients(self, u) -> tuple[float, float]:
+        """Float64 ``(alpha, sigma)`` of the forward marginal at the knot at ``u``."""
+        i = self.knot_index(u)
+        return float(self._alpha[i]), float(self._sigma[i])
 
     # --- structure --------------------------------------------------------------------------
     def _shape(self, y):
@@ -115,7 +146,7 @@ class ReverseSDE(Reverse):
         return _flat_score(self.score_fn, self._shape(y), y, torch.as_tensor(t).to(y))
 
     def score(self, u, y):
-        """Score ``grad log p_t`` at ``t = tau(u)``, flattened: ``(batch, state)``."""
+        """Score ``grad log p_t`` at ``t = time(u)``, flattened: ``(batch, state)``."""
         return self.score_at(y, self.time(u))
 
     def alpha(self, u):
@@ -125,20 +156,43 @@ class ReverseSDE(Reverse):
         return self.forward_sde.sigma(self.time(u))
 
     def data_prediction(self, u, y):
-        """Tweedie's denoiser ``E[x_0 | x_t = y]`` at ``t = tau(u)``."""
-        t = self.time(u).to(y)
-        return tweedie(y, self.score(u, y), self.forward_sde.alpha(t), self.forward_sde.sigma(t))
+        """Tweedie's denoiser ``E[x_0 | x_t = y]`` at ``t = time(u)``."""
+        t = torch.as_tensor(self.time(u)).to(y)
+        return tweedie(y, self.score_at(y, t), self.forward_sde.alpha(t), self.forward_sde.sigma(t))
+
+    def data_at_time(self, t, y):
+        """Tweedie's denoiser at forward time ``t`` (any ``t``, not only knots)."""
+        t = torch.as_tensor(t).to(y)
+        return tweedie(y, self.score_at(y, t), self.forward_sde.alpha(t), self.forward_sde.sigma(t))
+
+    def data_from_drift(self, u, y, drift):
+        """The data prediction at ``(u, y)`` recovered from the drift ``f(u, y)`` already
+        evaluated there (``drift = k (c g^2 score - f_fwd)``), without a score evaluation."""
+        t, k = self._time_and_speed(u, y)
+        f_fwd, g = self._forward.f_and_g(t, y, None)
+        drift = drift if k is None else drift / k
+        score = (drift + f_fwd) / (self._c * g * g)
+        return tweedie(y, score, self.forward_sde.alpha(t).to(y), self.forward_sde.sigma(t).to(y))
+
+
+def _as_knots(path) -> np.ndarray:
+    knots = torch.as_tensor(path).detach().to("cpu", torch.float64).reshape(-1).numpy()
+    if knots.size < 2 or not np.isfinite(knots).all() or (np.diff(knots) == 0).any():
+        raise ValueError(
+            f"path must hold 2 or more finite, distinct consecutive times; got {knots}"
+        )
+    return knots
 
 
 class PredictorCorrectorSDE(SDE):
     """Reverse-diffusion predictor + Langevin corrector as one SDE on unit time intervals.
 
-    With ``n`` predictor steps and ``m`` corrector steps each, time runs over
+    With the ``n`` knot intervals of ``reverse`` and ``m`` corrector steps each, time runs over
     ``[0, n (m + 1)]``; Euler-Maruyama with ``dt = 1`` takes, on interval ``k``:
 
-    - ``k mod (m + 1) == 0``: the Euler-Maruyama predictor of ``reverse`` from ``u_i`` to
-      ``u_i + 1/n`` (drift ``f / n``, diffusion ``g / sqrt(n)``);
-    - otherwise a Langevin step at ``t_{i+1}``: drift ``e s``, diffusion ``sqrt(2 e)``, with
+    - ``k mod (m + 1) == 0``: the Euler-Maruyama predictor of ``reverse`` from knot ``u_i`` to
+      ``u_{i+1}`` (drift ``f du_i``, diffusion ``g sqrt(du_i)``);
+    - otherwise a Langevin step at ``u_{i+1}``: drift ``e s``, diffusion ``sqrt(2 e)``, with
       ``e = 2 (snr E|z| / mean_batch |s|)^2`` (Song et al.'s step size from batch-mean norms,
       the noise norm replaced by its expectation ``E|z|`` for ``z ~ N(0, I_d)`` and the
       discrete ``alpha_i`` by 1).
@@ -147,14 +201,12 @@ class PredictorCorrectorSDE(SDE):
     noise_type = "diagonal"
     sde_type = "ito"
 
-    def __init__(
-        self, reverse: ReverseSDE, n_steps: int, snr: float = 0.16, corrector_steps: int = 1
-    ):
+    def __init__(self, reverse: ReverseSDE, snr: float = 0.16, corrector_steps: int = 1):
         super().__init__()
         if reverse.probability_flow:
             raise ValueError("PredictorCorrectorSDE needs a reverse SDE, not a probability flow")
         self.reverse = reverse
-        self.n = int(n_steps)
+        self.n = len(reverse.knots) - 1
         self.m = int(corrector_steps)
         self.snr = float(snr)
 
@@ -168,7 +220,7 @@ class PredictorCorrectorSDE(SDE):
         return i, j
 
     def _langevin_step(self, i, y):
-        u = torch.tensor(min((i + 1) / self.n, 1.0), dtype=y.dtype)
+        u = torch.tensor(self.reverse.knots[min(i + 1, self.n)], dtype=y.dtype)
         s = self.reverse.score(u, y)
         d = y.shape[-1]
         noise_norm = math.sqrt(2) * math.exp(math.lgamma((d + 1) / 2) - math.lgamma(d / 2))
@@ -184,8 +236,9 @@ class PredictorCorrectorSDE(SDE):
     def f_and_g(self, tau, y):
         i, j = self._phase(tau)
         if j == 0:
-            u = torch.tensor(i / self.n, dtype=y.dtype)
+            u = torch.tensor(self.reverse.knots[i], dtype=y.dtype)
+            du = float(self.reverse.knots[i + 1] - self.reverse.knots[i])
             f, g = self.reverse.f_and_g(u, y)
-            return f / self.n, g / math.sqrt(self.n)
+            return f * du, g * math.sqrt(du)
         s, e = self._langevin_step(i, y)
         return e * s, torch.sqrt(2 * e) * torch.ones_like(y)

@@ -1,35 +1,81 @@
 """``sample``: draw from a score model by handing a reverse-time SDE to ``neuralsde.solve``.
 
-Each method only *builds an SDE object* and calls ``solve`` once; there is no stepping loop
-here (a test counts the calls):
+Each sampler only *builds an SDE object* and calls ``solve`` once, on the knots of a sampling
+schedule (:mod:`neuralsde.diffusion.schedules`); there is no stepping loop here (a test counts
+the calls). The samplers and their default schedule and steps:
 
-==========  ==============================================================================
-euler       reverse SDE, Euler-Maruyama, ``steps`` uniform steps
-pc          reverse SDE predictor + Langevin corrector (snr 0.16) as one
-            :class:`~neuralsde.diffusion.reverse.PredictorCorrectorSDE`, Euler with ``dt = 1``
-ode         probability-flow ODE, adaptive Heun (step-doubling error control)
-dpm2        probability-flow ODE, DPM-Solver++(2M) (core method ``dpm2``), log-SNR grid
-adaptive    reverse SDE, Euler-Maruyama with step-doubling error control
-==========  ==============================================================================
+============  ========  =====  ==================================================================
+sampler       schedule  steps  what ``solve`` integrates
+============  ========  =====  ==================================================================
+euler         uniform   1000   reverse SDE, Euler-Maruyama
+pc            uniform   500    reverse SDE predictor + Langevin corrector (snr 0.16), one
+                               :class:`~neuralsde.diffusion.reverse.PredictorCorrectorSDE`
+ode           --        --     probability flow, Heun; adaptive (step doubling) unless
+                               ``steps`` or ``schedule`` is given
+heun_edm      karras    10     EDM's Heun (Karras et al. 2022), optional churn
+ddim          logsnr    20     DDIM (Song et al. 2021)
+dpmpp_2m      logsnr    20     DPM-Solver++(2M) (Lu et al. 2022); alias ``dpm2``
+dpmpp_3m      logsnr    20     DPM-Solver++(3M)
+dpmpp_2m_sde  karras    20     SDE-DPM-Solver++(2M), ``eta`` (default 1)
+dpmpp_3m_sde  karras    20     SDE-DPM-Solver++(3M), ``eta`` (default 1)
+sa_solver     logsnr    20     SA-Solver (Xue et al. 2023), predictor 3, corrector 4
+er_sde        karras    20     ER-SDE-Solver-3 (Cui et al. 2023)
+restart       karras    10     Restart sampling (Xu et al. 2023) on Heun EDM
+adaptive      --        --     reverse SDE, Gotta Go Fast (Jolicoeur-Martineau et al. 2021):
+                               Euler-Maruyama / improved Euler pair, one step size per sample
+============  ========  =====  ==================================================================
 
-A final Tweedie denoising step ``x0 = (x + sigma^2 score) / alpha`` at ``t = eps`` is applied
-when ``denoise=True`` (one extra score evaluation, as in Song et al.).
+A final Tweedie denoising step ``x0 = (x + sigma^2 score) / alpha`` at the last knot is applied
+when ``denoise=True`` (one extra score evaluation, as in Song et al.; for the knot samplers it
+is the last step to noise level 0 of k-diffusion and diffusers).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from typing import NamedTuple
 
 import torch
 
 from neuralsde.core import reverse, solve
+from neuralsde.core.brownian import BrownianTree
+from neuralsde.core.control import SeriesController
+from neuralsde.diffusion.edm import restart_path
 from neuralsde.diffusion.guidance import as_guidance_list, guided_score
 from neuralsde.diffusion.reverse import PredictorCorrectorSDE, tweedie
+from neuralsde.diffusion.schedules import schedule_times
 from neuralsde.diffusion.score import check_score_fn
 
-METHODS = ("euler", "pc", "ode", "dpm2", "adaptive")
-DEFAULT_STEPS = {"euler": 1000, "pc": 500, "ode": None, "dpm2": 20, "adaptive": None}
+
+class _Sampler(NamedTuple):
+    kind: str  # "sde", "pc", "ode", "knot", "adaptive"
+    schedule: str | None
+    steps: int | None
+    stochastic: bool = False
+
+
+SAMPLERS = {
+    "euler": _Sampler("sde", "uniform", 1000, True),
+    "pc": _Sampler("pc", "uniform", 500, True),
+    "ode": _Sampler("ode", None, None),
+    "heun_edm": _Sampler("knot", "karras", 10),
+    "ddim": _Sampler("knot", "logsnr", 20),
+    "dpmpp_2m": _Sampler("knot", "logsnr", 20),
+    "dpmpp_3m": _Sampler("knot", "logsnr", 20),
+    "dpmpp_2m_sde": _Sampler("knot", "karras", 20, True),
+    "dpmpp_3m_sde": _Sampler("knot", "karras", 20, True),
+    "sa_solver": _Sampler("knot", "logsnr", 20, True),
+    "er_sde": _Sampler("knot", "karras", 20, True),
+    "restart": _Sampler("knot", "karras", 10, True),
+    "adaptive": _Sampler("adaptive", None, None, True),
+}
+ALIASES = {"dpm2": "dpmpp_2m"}
+METHODS = tuple(SAMPLERS) + tuple(ALIASES)
+DEFAULT_STEPS = {name: s.steps for name, s in SAMPLERS.items()}
+# Restart's defaults: EDM noise levels [0.06, 0.30] (Xu et al.'s CIFAR-10 VP interval), 2 cycles
+RESTART = {"s_min": 0.06, "s_max": 0.30, "cycles": 2, "restart_steps": 3}
+_MARGINALS = ("alpha", "sigma", "t_from_log_snr", "prior_sampling", "T", "eps")
 
 
 class _Counter:
@@ -43,9 +89,7 @@ class _Counter:
         return self.fn(x, t)
 
 
-def _check_steps(method, steps):
-    if steps is None:
-        return DEFAULT_STEPS[method]
+def _check_steps(steps):
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
         raise TypeError(f"steps must be a positive integer; got {type(steps).__name__}")
     if steps < 1:
@@ -53,65 +97,15 @@ def _check_steps(method, steps):
     return int(steps)
 
 
-def _euler(rev, y0, steps, generator, opts):
-    return solve(rev, y0, _span(y0), method="euler", dt=1.0 / steps, generator=generator)[-1]
-
-
-def _pc(rev, y0, steps, generator, opts):
-    pcs = PredictorCorrectorSDE(
-        rev, steps, snr=opts["snr"], corrector_steps=opts["corrector_steps"]
-    )
-    ts = torch.tensor([0.0, pcs.t_end], dtype=y0.dtype, device=y0.device)
-    return solve(pcs, y0, ts, method="euler", dt=1.0, generator=generator)[-1]
-
-
-def _ode(rev, y0, steps, generator, opts):
-    if steps is None:
-        return solve(
-            rev,
-            y0,
-            _span(y0),
-            method="heun",
-            dt=0.05,
-            rtol=opts["rtol"],
-            atol=opts["atol"],
-            generator=generator,
-            controller="doubling",
-        )[-1]
-    return solve(rev, y0, _span(y0), method="heun", dt=1.0 / steps, generator=generator)[-1]
-
-
-def _dpm2(rev, y0, steps, generator, opts):
-    return solve(rev, y0, _span(y0), method="dpm2", dt=1.0 / steps, generator=generator)[-1]
-
-
-def _adaptive(rev, y0, steps, generator, opts):
-    dt = 0.01 if steps is None else 1.0 / steps
-    return solve(
-        rev,
-        y0,
-        _span(y0),
-        method="euler",
-        dt=dt,
-        rtol=opts["rtol"],
-        atol=opts["atol"],
-        generator=generator,
-        controller="doubling",
-    )[-1]
-
-
-def _span(y0):
-    return torch.tensor([0.0, 1.0], dtype=y0.dtype, device=y0.device)
-
-
-# method -> (builder, probability flow?, schedule, sde_type)
-_SAMPLERS = {
-    "euler": (_euler, False, "linear", "ito"),
-    "pc": (_pc, False, "linear", "ito"),
-    "ode": (_ode, True, "linear", "stratonovich"),
-    "dpm2": (_dpm2, True, "logsnr", "ito"),
-    "adaptive": (_adaptive, False, "linear", "ito"),
-}
+def check_forward_sde(sde, method: str) -> None:
+    """TypeError unless ``sde`` has the Gaussian marginals the samplers read."""
+    missing = [name for name in _MARGINALS if not hasattr(sde, name)]
+    if missing:
+        raise TypeError(
+            f"sde: method={method!r} needs a forward SDE with Gaussian marginals "
+            f"N(alpha_t x0, sigma_t^2) (VPSDE, SubVPSDE, VESDE or a ForwardSDE subclass); "
+            f"{type(sde).__name__} lacks {missing}"
+        )
 
 
 def sample(
@@ -123,6 +117,9 @@ def sample(
     guidance=None,
     generator: torch.Generator | None = None,
     *,
+    schedule=None,
+    eta: float | None = None,
+    options: dict | None = None,
     x_T=None,
     eps=None,
     snr: float = 0.16,
@@ -140,14 +137,25 @@ def sample(
         score_model: callable ``(x: (batch, *event), t: (batch,)) -> score`` (a trained
             :class:`ScoreModel` or an exact score).
         sde: the forward SDE (``VPSDE``, ``SubVPSDE``, ``VESDE``).
-        method: ``"euler"``, ``"pc"``, ``"ode"``, ``"dpm2"`` or ``"adaptive"``.
-        steps: number of (predictor) steps; defaults euler 1000, pc 500, dpm2 20; for ``ode``
-            and ``adaptive`` it sets fixed steps / the initial step (default: adaptive).
+        method: a sampler of the module's table (``METHODS``).
+        steps: the number of schedule intervals (default: the table's); for ``ode`` it
+            switches to fixed steps, for ``adaptive`` it sets the initial step ``1 / steps``.
         guidance: an :class:`Inpaint`, :class:`ObservationGuidance`,
             :class:`ResidualGuidance` or a list of them.
-        generator: seeds the prior draw and the Brownian path.
+        generator: seeds the prior draw and the Brownian path (the stochastic knot samplers
+            and ``adaptive`` read a :class:`~neuralsde.core.brownian.BrownianTree`, so the
+            same seed gives the same path whatever the schedule).
+        schedule: ``"uniform"``, ``"logsnr"``, ``"karras"``, ``"exponential"``, a constructor
+            such as ``karras(rho=5)``, ``sigmas(levels)`` or a tensor of forward times from
+            ``T`` down to ``eps`` (see :mod:`neuralsde.diffusion.schedules`).
+        eta: noise of ``dpmpp_2m_sde`` / ``dpmpp_3m_sde`` (default 1; 0 is the ODE sampler).
+        options: the sampler's options, e.g. ``{"churn": 10}`` for ``heun_edm``,
+            ``{"order": 2, "phi": f}`` for ``er_sde``, ``{"tau": f}`` for ``sa_solver``,
+            ``{"s_min", "s_max", "cycles", "restart_steps"}`` for ``restart``.
         x_T: optional prior sample ``(batch, *event)`` to start from.
-        rtol, atol: tolerances of ``ode`` (default 1e-4, 1e-4) and ``adaptive`` (1e-2, 1e-2).
+        eps: the last knot of a named schedule (default ``sde.eps``).
+        rtol, atol: tolerances of ``ode`` (default 1e-4, 1e-4) and ``adaptive`` (0.05, 0.0078,
+            Gotta Go Fast's).
 
     Returns:
         ``(batch, *event)`` samples, or ``(samples, {"nfe": ...})`` with ``return_info``.
@@ -156,43 +164,37 @@ def sample(
         >>> import torch
         >>> from neuralsde.diffusion import VPSDE, GaussianMixture
         >>> sde, gm = VPSDE(), GaussianMixture.default_2d()
-        >>> x = sample(gm.score_fn(sde), sde, (64, 2), method="dpm2", steps=10,
-        ...            generator=torch.Generator().manual_seed(0))
+        >>> x = sample(gm.score_fn(sde), sde, (64, 2), method="dpmpp_2m", steps=10,
+        ...            schedule="logsnr", generator=torch.Generator().manual_seed(0))
         >>> x.shape
         torch.Size([64, 2])
     """
-    if method not in _SAMPLERS:
+    if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    name = ALIASES.get(method, method)
+    spec = SAMPLERS[name]
     check_score_fn(score_model)
-    if method in ("ode", "adaptive") and steps is not None:
-        steps = _check_steps(method, steps)
-    else:
-        steps = _check_steps(method, steps)
+    check_forward_sde(sde, method)
+    steps = spec.steps if steps is None else _check_steps(steps)
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2 or min(shape) < 1:
         raise ValueError(f"shape must be (batch, *event) with positive sizes; got {shape}")
     items = as_guidance_list(guidance)
     for g in items:
         g.check_shape(shape)
-    tol = {"ode": (1e-4, 1e-4), "adaptive": (1e-2, 1e-2)}.get(method, (None, None))
-    opts = {
-        "snr": float(snr),
-        "corrector_steps": int(corrector_steps),
-        "rtol": tol[0] if rtol is None else rtol,
-        "atol": tol[1] if atol is None else atol,
-    }
+    opts = _options(name, options, eta)
+    fixed = spec.kind not in ("ode", "adaptive") or schedule is not None or steps is not None
+    if spec.kind == "adaptive" or not fixed:
+        knots = schedule_times(schedule or "uniform", sde, steps or 100, eps)
+    else:
+        default = spec.schedule or "uniform"
+        knots = schedule_times(default if schedule is None else schedule, sde, steps, eps)
+    path = knots
+    if name == "restart":
+        r = {k: opts.pop(k, v) for k, v in RESTART.items()}
+        path = restart_path(knots, sde, float(r["s_min"]), float(r["s_max"]),
+                            int(r["cycles"]), int(r["restart_steps"]))  # fmt: skip
 
-    counter = _Counter(guided_score(score_model, sde, items))
-    builder, pf, schedule, sde_type = _SAMPLERS[method]
-    rev = reverse(
-        sde,
-        counter,
-        probability_flow=pf,
-        shape=shape[1:],
-        eps=eps,
-        schedule=schedule,
-        sde_type=sde_type,
-    )
     if device is None:
         params = list(score_model.parameters()) if hasattr(score_model, "parameters") else []
         device = params[0].device if params else torch.device("cpu")
@@ -200,19 +202,91 @@ def sample(
         x_T = sde.prior_sampling(shape, generator=generator, dtype=dtype).to(device)
     elif tuple(x_T.shape) != shape:
         raise ValueError(f"x_T must have shape {shape}; got {tuple(x_T.shape)}")
-    y = builder(rev, x_T.reshape(shape[0], -1), steps, generator, opts)
+    y0 = x_T.reshape(shape[0], -1)
+
+    counter = _Counter(guided_score(score_model, sde, items))
+    pf = spec.kind in ("ode", "knot")
+    sde_type = "stratonovich" if spec.kind in ("ode", "adaptive") else "ito"
+    rev = reverse(sde, counter, probability_flow=pf, shape=shape[1:], eps=float(knots[-1]),
+                  path=path, sde_type=sde_type)  # fmt: skip
+    span = float(rev.knots[-1])
+    ts = torch.tensor([0.0, span], dtype=y0.dtype, device=y0.device)
+    bm = None
+    if spec.stochastic and spec.kind == "knot":
+        bm = BrownianTree(0.0, ts[-1], y0.shape, generator=generator, dtype=y0.dtype,
+                          device=y0.device)  # fmt: skip
+    if spec.kind == "pc":
+        pcs = PredictorCorrectorSDE(rev, snr=float(snr), corrector_steps=int(corrector_steps))
+        ts = torch.tensor([0.0, pcs.t_end], dtype=y0.dtype, device=y0.device)
+        y = solve(pcs, y0, ts, method="euler", dt=1.0, generator=generator)[-1]
+    elif spec.kind == "ode" and not fixed:
+        y = solve(rev, y0, ts, method="heun", dt=0.05 * span, controller="doubling",
+                  rtol=1e-4 if rtol is None else rtol, atol=1e-4 if atol is None else atol,
+                  generator=generator)[-1]  # fmt: skip
+    elif spec.kind == "adaptive":
+        ctrl = SeriesController(rtol=0.05 if rtol is None else rtol,
+                                atol=0.0078 if atol is None else atol)  # fmt: skip
+        tree = BrownianTree(0.0, span, y0.shape, generator=generator, dtype=y0.dtype,
+                            device=y0.device)  # fmt: skip
+        y = solve(rev, y0, ts, method="heun", dt=float(rev.knots[1]), controller=ctrl,
+                  bm=tree)[-1]  # fmt: skip
+    else:
+        core = {"sde": "euler", "ode": "heun"}.get(spec.kind, name)
+        y = solve(rev, y0, ts, method=core, grid=torch.from_numpy(rev.knots), bm=bm,
+                  options=opts or None, generator=generator)[-1]  # fmt: skip
     x = y.reshape(shape)
     if denoise:
-        t_end = torch.full((shape[0],), rev.eps, dtype=x.dtype, device=x.device)
+        t_end = torch.full((shape[0],), float(knots[-1]), dtype=x.dtype, device=x.device)
         with torch.no_grad() if not items else torch.enable_grad():
             s = counter(x, t_end)
         view = (-1,) + (1,) * (x.dim() - 1)
         x = tweedie(x, s, sde.alpha(t_end).reshape(view), sde.sigma(t_end).reshape(view)).detach()
     if return_info:
-        return x, {"nfe": counter.nfe, "method": method, "steps": steps}
+        info = {"nfe": counter.nfe, "method": method, "steps": steps, "knots": knots}
+        return x, info
     return x
 
 
+def _options(name, options, eta):
+    opts = dict(options or {})
+    if eta is not None:
+        if name not in ("dpmpp_2m_sde", "dpmpp_3m_sde"):
+            raise ValueError(f"eta is a parameter of dpmpp_2m_sde and dpmpp_3m_sde, not {name!r}")
+        opts["eta"] = float(eta)
+    if opts and SAMPLERS[name].kind != "knot":
+        raise ValueError(f"options: method={name!r} takes none; got {sorted(opts)}")
+    if name == "restart":
+        from neuralsde.core.methods import METHODS as CORE
+
+        allowed = set(RESTART) | set(CORE["restart"].option_names)
+        unknown = set(opts) - allowed
+        if unknown:
+            raise ValueError(f"options {sorted(unknown)} are not understood by 'restart'")
+    return opts
+
+
 def sample_nfe(method: str, steps: int) -> int:
-    """Nominal score evaluations of a fixed-step run (without the final denoising step)."""
-    return {"euler": steps + 1, "pc": 2 * steps + 1, "dpm2": steps + 1}.get(method, math.nan)
+    """Score evaluations of a fixed-step run of ``steps`` schedule intervals, the final
+    denoising step included (``restart`` with its default cycles)."""
+    name = ALIASES.get(method, method)
+    n = int(steps)
+    if name == "heun_edm":
+        return 2 * n + 1
+    if name == "restart":
+        cycles, r = RESTART["cycles"], RESTART["restart_steps"]
+        return 2 * (n + 1 + cycles * r) + 1  # n + 1 steps down (t_min inserted), r per cycle
+    if name in (
+        "sa_solver",
+        "ddim",
+        "dpmpp_2m",
+        "dpmpp_3m",
+        "dpmpp_2m_sde",
+        "dpmpp_3m_sde",
+        "er_sde",
+    ):
+        return n + 1
+    if name == "euler":
+        return n + 1
+    if name in ("pc", "ode"):
+        return 2 * n + 1
+    return math.nan

@@ -82,6 +82,15 @@ class GaussianMixture:
         resp = torch.softmax(logc, dim=-1)
         return -(resp.unsqueeze(-1) * sol).sum(1).to(x.dtype)
 
+    def denoiser(self, x: torch.Tensor, sigma) -> torch.Tensor:
+        """EDM's exact denoiser ``D(x, sigma) = E[x_0 | x_0 + sigma z = x]`` (Tweedie):
+        ``x: (B, d)``, ``sigma``: a number or ``(B,)`` -> ``(B, d)``."""
+        b, dt = x.shape[0], self.means.dtype
+        s = torch.as_tensor(sigma, dtype=dt).reshape(-1).expand(b)
+        logc, sol = self._log_components(x.to(dt), torch.ones(b, dtype=dt), s)
+        score = -(torch.softmax(logc, dim=-1).unsqueeze(-1) * sol).sum(1)
+        return (x.to(dt) + s[:, None] ** 2 * score).to(x.dtype)
+
     def score_fn(self, sde):
         """The exact score as a ``(x, t) -> score`` callable for ``sample``/``log_likelihood``."""
         return lambda x, t: self.score(x, sde, t)

@@ -1,0 +1,153 @@
+"""Exponential integrators on the data prediction: DDIM and DPM-Solver++ (ODE and SDE).
+
+In EDM's variables (see :mod:`neuralsde.diffusion.knots`) one step from ``s_0`` to ``s_1``
+with ``h = log(s_0 / s_1)``, ``eta >= 0`` (0: the probability-flow ODE) and
+``h_eta = (1 + eta) h`` is
+
+    x_hat_1 = (s_1 / s_0) e^{-eta h} x_hat_0 + (1 - e^{-h_eta}) D_0 + corrections
+              + s_1 sqrt(1 - e^{-2 eta h}) z,
+
+the exact solution for a data prediction frozen at ``D_0`` (Song et al. 2021, DDIM, for
+``eta = 0`` and order 1; Lu et al. 2022, DPM-Solver++, eqs. for (2M) and (3M) and the
+SDE-DPM-Solver++ of its section 5). The multistep corrections extrapolate ``D`` from the last
+one or two data predictions ``D_{-1}, D_{-2}`` at ``lambda_{-1}, lambda_{-2}``, with
+``r_0 = (lambda_0 - lambda_{-1}) / h``, ``r_1 = (lambda_{-1} - lambda_{-2}) / h``:
+
+- order 2, ``"midpoint"``: ``+ (1 - e^{-h_eta}) (D_0 - D_{-1}) / (2 r_0)``;
+- order 2, ``"heun"``: ``+ phi_2 (D_0 - D_{-1}) / r_0`` with
+  ``phi_2 = 1 - (1 - e^{-h_eta}) / h_eta``;
+- order 3: ``+ phi_2 d_1 - phi_3 d_2`` with ``phi_3 = phi_2 / h_eta - 1/2``,
+  ``d_{1,0} = (D_0 - D_{-1}) / r_0``, ``d_{1,1} = (D_{-1} - D_{-2}) / r_1``,
+  ``d_1 = d_{1,0} + r_0 (d_{1,0} - d_{1,1}) / (r_0 + r_1)``,
+  ``d_2 = (d_{1,0} - d_{1,1}) / (r_0 + r_1)``.
+
+The first steps warm up at the orders the history allows.
+"""
+
+from __future__ import annotations
+
+import math
+
+from neuralsde.core.methods import register
+from neuralsde.diffusion.knots import KnotMethod
+
+
+class _DPMSolverPP(KnotMethod):
+    """DPM-Solver++ of a given order and ``eta`` (see the module docstring).
+
+    Options: ``eta`` (stochastic samplers; default 1), ``solver_type`` (``"midpoint"`` or
+    ``"heun"``: the second-order term), ``lower_order_final`` (default False: take the last
+    step one order lower, at most first order for (2M) and second for (3M); diffusers does this
+    below 15 steps).
+    """
+
+    multistep = 1
+    stochastic = False
+    default_solver = "midpoint"
+    option_names = ("lower_order_final", "solver_type")
+
+    def __init__(self, sde, options=None):
+        super().__init__(sde, options)
+        self.history = self.multistep - 1
+        self.eta = float(self.options.get("eta", 1.0)) if self.stochastic else 0.0
+        if self.eta < 0:
+            raise ValueError(f"method={self.name!r}: eta must be >= 0; got {self.eta!r}")
+        self.solver_type = self.options.get("solver_type", self.default_solver)
+        if self.solver_type not in ("midpoint", "heun"):
+            raise ValueError(
+                f"method={self.name!r}: solver_type must be 'midpoint' or 'heun'; got "
+                f"{self.solver_type!r}"
+            )
+        self.lower_order_final = bool(self.options.get("lower_order_final", False))
+
+    def step(self, t0, t1, dt, y0, inc, state):
+        k0, k1 = self.knots(t0)
+        d0, hist = self.denoised(t0, y0, state), state[1]
+        h = k1.lam - k0.lam
+        h_eta = (1 + self.eta) * h
+        one_minus = -math.expm1(-h_eta)
+        order = min(self.multistep, len(hist) + 1)
+        if self.lower_order_final and self.is_last(k1):
+            order = min(order, self.multistep - 1, 2) or 1
+        # in EDM variables, times alpha_1: x_1 = a1 x_hat_1
+        a1 = k1.alpha
+        y1 = (k1.sigma / k0.sigma) * math.exp(-self.eta * h) * y0 + (a1 * one_minus) * d0
+        if order >= 2:
+            lam_1, d_1 = hist[0]
+            r0 = (k0.lam - lam_1) / h
+            d10 = (d0 - d_1) / r0
+            phi2 = 1 - one_minus / h_eta
+            if order == 2:
+                c = 0.5 * one_minus if self.solver_type == "midpoint" else phi2
+                y1 = y1 + (a1 * c) * d10
+            else:
+                lam_2, d_2 = hist[1]
+                r1 = (lam_1 - lam_2) / h
+                d11 = (d_1 - d_2) / r1
+                d1 = d10 + (r0 / (r0 + r1)) * (d10 - d11)
+                d2 = (d10 - d11) / (r0 + r1)
+                phi3 = phi2 / h_eta - 0.5
+                y1 = y1 + (a1 * phi2) * d1 - (a1 * phi3) * d2
+        if self.eta > 0:
+            y1 = y1 + (k1.sigma * math.sqrt(-math.expm1(-2 * self.eta * h))) * self.normal(inc, dt)
+        return y1, None, (None, self.remember(hist, k0.lam, d0))
+
+
+@register
+class DDIM(_DPMSolverPP):
+    """DDIM (Song, Meng & Ermon 2021) with ``eta = 0``: the first-order exponential integrator
+    ``x_1 = alpha_1 D_0 + sigma_1 eps_0`` of the probability flow; 1 evaluation per step."""
+
+    name = "ddim"
+    option_names = ()
+    strong_order = 1.0
+
+
+@register
+class DPMSolverPP2M(_DPMSolverPP):
+    """DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2): second-order multistep on the
+    probability flow, 1 evaluation per step (k-diffusion's ``sample_dpmpp_2m``)."""
+
+    name = "dpmpp_2m"
+    multistep = 2
+    strong_order = 2.0
+
+
+@register
+class DPM2(DPMSolverPP2M):
+    """``dpm2``: the earlier name of ``dpmpp_2m``, kept as an alias."""
+
+    name = "dpm2"
+
+
+@register
+class DPMSolverPP3M(_DPMSolverPP):
+    """DPM-Solver++(3M) (Lu et al. 2022, appendix): third-order multistep on the probability
+    flow, 1 evaluation per step (diffusers' ``DPMSolverMultistepScheduler``, order 3)."""
+
+    name = "dpmpp_3m"
+    multistep = 3
+    strong_order = 3.0
+
+
+@register
+class DPMSolverPP2MSDE(_DPMSolverPP):
+    """SDE-DPM-Solver++(2M) (Lu et al. 2022, section 5) with noise parameter ``eta`` (option,
+    default 1; 0 gives ``dpmpp_2m``): 1 evaluation per step, noise from the Brownian source
+    (k-diffusion's ``sample_dpmpp_2m_sde``)."""
+
+    name = "dpmpp_2m_sde"
+    multistep = 2
+    stochastic = True
+    strong_order = 0.5
+    option_names = ("eta", "lower_order_final", "solver_type")
+
+
+@register
+class DPMSolverPP3MSDE(DPMSolverPP2MSDE):
+    """SDE-DPM-Solver++(3M) with ``eta`` (default 1), third-order multistep data term and the
+    ``"heun"`` second-order warm-up (k-diffusion's ``sample_dpmpp_3m_sde``)."""
+
+    name = "dpmpp_3m_sde"
+    multistep = 3
+    default_solver = "heun"
