@@ -64,7 +64,11 @@ def steps_for(method, nfe):
     return best
 
 
-def run_grid(score, sde, n, seeds, target_fn, metrics, schedules=SCHEDULES, shape=(2,)):
+# "exponential" gives the same knots as "logsnr" (tests/test_diffusion_samplers.py)
+GRID_SCHEDULES = ("uniform", "logsnr", "karras")
+
+
+def run_grid(score, sde, n, seeds, target_fn, metrics, schedules=GRID_SCHEDULES, shape=(2,)):
     rows = []
     for method in GRID:
         for schedule in schedules:
@@ -338,8 +342,9 @@ def _best(rows, key):
 
 def _table(rows, key, floor, title):
     lines = [f"### {title}", "",
-             f"{key} (mean over seeds) at each NFE budget, per sampler and schedule; **bold**: "
-             f"within the noise floor ({floor:.2e}). `-`: the sampler needs more evaluations.",
+             f"{key} (mean over seeds) at each NFE budget, per sampler and schedule "
+             f"(`exponential` gives the same knots as `logsnr`); **bold**: within the noise "
+             f"floor ({floor:.2e}). `-`: the sampler needs more evaluations.",
              "", "| sampler | schedule | " + " | ".join(f"NFE {b}" for b in NFES) + " |",
              "|---|---|" + "---|" * len(NFES)]  # fmt: skip
     cells = {(r["method"], r["schedule"], r["nfe_budget"]): r for r in rows}

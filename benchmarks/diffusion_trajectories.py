@@ -91,7 +91,7 @@ def main(argv=None):
             model,
             sde,
             (200, LENGTH, 1),
-            method="dpm2",
+            method="dpmpp_2m",
             steps=20,
             generator=torch.Generator().manual_seed(3),
         )

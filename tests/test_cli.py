@@ -117,7 +117,7 @@ def test_generate_draws_samples_from_a_checkpoint(files):
 
     torch.manual_seed(0)
     save_checkpoint(files / "toy.pt", ScoreModel(ScoreMLP(2, hidden=8), VPSDE()))
-    rc, _, err = run("generate", "toy.pt", "--n", "5", "--method", "dpm2", "--steps", "5",
+    rc, _, err = run("generate", "toy.pt", "--n", "5", "--method", "dpmpp_2m", "--steps", "5",
                      "--out", "samples.nc", cwd=files)  # fmt: skip
     assert rc == 0, err
     with xr.open_dataset(files / "samples.nc") as ds:

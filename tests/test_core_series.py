@@ -190,3 +190,49 @@ def test_a_diverging_series_is_reported_with_its_own_time():
     grid, _ = series_grid(ts, 0.005)
     assert e.value.time == pytest.approx(float(grid[e.value.step, 1]))
     assert 0.12 < e.value.time < 0.3
+
+
+def test_a_grid_given_as_data_is_stepped_on_exactly():
+    """solve(grid=...) takes its steps on the given times: on a uniform grid it is the dt
+    solve, on a graded grid Euler's error is that of the same steps taken by hand."""
+    from neuralsde import SDE, solve
+
+    class Decay(SDE):
+        noise_type, sde_type = "diagonal", "ito"
+
+        def f(self, t, y):
+            return -2.0 * y
+
+        def g(self, t, y):
+            return torch.zeros_like(y)
+
+    y0 = torch.ones(3, 1, dtype=torch.float64)
+    ts = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    uniform = torch.linspace(0, 1, 11, dtype=torch.float64)
+    torch.testing.assert_close(solve(Decay(), y0, ts, grid=uniform), solve(Decay(), y0, ts, dt=0.1))
+    graded = torch.linspace(0, 1, 9, dtype=torch.float64) ** 2
+    by_hand = torch.prod(1 - 2.0 * torch.diff(graded))
+    torch.testing.assert_close(solve(Decay(), y0, ts, grid=graded)[-1], by_hand * y0)
+
+
+def test_a_bad_grid_is_refused():
+    import pytest
+
+    from neuralsde import SDE, solve
+
+    class Zero(SDE):
+        noise_type, sde_type = "diagonal", "ito"
+
+        def f(self, t, y):
+            return torch.zeros_like(y)
+
+        def g(self, t, y):
+            return torch.zeros_like(y)
+
+    y0, ts = torch.ones(2, 1), torch.tensor([0.0, 1.0])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        solve(Zero(), y0, ts, grid=torch.tensor([0.0, 0.6, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="hold every time of ts"):
+        solve(Zero(), y0, ts, grid=torch.tensor([0.0, 0.5, 0.9]))
+    with pytest.raises(ValueError, match="no rtol/atol"):
+        solve(Zero(), y0, ts, grid=torch.tensor([0.0, 1.0]), rtol=1e-3)

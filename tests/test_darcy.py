@@ -82,7 +82,12 @@ def test_shipped_checkpoint_loads_with_its_config_and_samples():
     a, u = darcy_dataset(1, n=64, seed=5)
     mask = random_mask(64, 0.03, torch.Generator().manual_seed(0))
     A, U = fields.sample(
-        2, a_obs=a, a_mask=mask, method="dpm2", steps=2, generator=torch.Generator().manual_seed(0)
+        2,
+        a_obs=a,
+        a_mask=mask,
+        method="dpmpp_2m",
+        steps=2,
+        generator=torch.Generator().manual_seed(0),
     )
     assert A.shape == U.shape == (1, 2, 64, 64)
     # observed coefficient values are reproduced exactly (inpainting)

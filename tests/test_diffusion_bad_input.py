@@ -25,14 +25,14 @@ def test_steps_below_one(steps):
 
 def test_steps_not_an_integer():
     with pytest.raises(TypeError, match="steps must be a positive integer; got float"):
-        sample(SCORE, SDE_, (4, 2), method="dpm2", steps=2.5)
+        sample(SCORE, SDE_, (4, 2), method="dpmpp_2m", steps=2.5)
 
 
 @pytest.mark.parametrize("cls", [Inpaint, ObservationGuidance])
 def test_observation_mask_of_wrong_shape(cls):
     g = cls(torch.ones(3, dtype=torch.bool), torch.zeros(3))
     with pytest.raises(ValueError, match=r"mask of shape \(3,\) does not match the sample shape"):
-        sample(SCORE, SDE_, (4, 2), method="dpm2", steps=5, guidance=g)
+        sample(SCORE, SDE_, (4, 2), method="dpmpp_2m", steps=5, guidance=g)
 
 
 def test_mask_and_values_must_agree():

@@ -39,7 +39,7 @@ def test_exact_score_matches_autograd_of_exact_log_density():
 
 @pytest.mark.parametrize(
     ("method", "steps"),
-    [("euler", 1000), ("pc", 20), ("pc", 100), ("ode", None), ("dpm2", 20), ("adaptive", None)],
+    [("euler", 1000), ("pc", 20), ("pc", 100), ("ode", None), ("dpmpp_2m", 20), ("adaptive", None)],
 )
 def test_sampler_with_exact_score_is_within_noise_floor(method, steps, floor, target):
     sde = VPSDE()
@@ -58,12 +58,12 @@ def test_sampler_with_exact_score_is_within_noise_floor(method, steps, floor, ta
 @pytest.mark.parametrize(
     "sde", [VESDE(sigma_min=0.01, sigma_max=20.0), SubVPSDE()], ids=["VE", "subVP"]
 )
-def test_dpm2_with_exact_score_is_within_noise_floor_for_other_sdes(sde, floor, target):
+def test_dpmpp_2m_with_exact_score_is_within_noise_floor_for_other_sdes(sde, floor, target):
     x = sample(
         GM.score_fn(sde),
         sde,
         (N, 2),
-        method="dpm2",
+        method="dpmpp_2m",
         steps=20,
         generator=torch.Generator().manual_seed(0),
         dtype=torch.float64,
@@ -79,7 +79,7 @@ def test_noise_floor_check_can_fail(floor, target):
         wrong,
         sde,
         (N, 2),
-        method="dpm2",
+        method="dpmpp_2m",
         steps=20,
         generator=torch.Generator().manual_seed(0),
         dtype=torch.float64,

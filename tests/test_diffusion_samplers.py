@@ -188,8 +188,11 @@ def test_named_schedules_are_uniform_in_their_variable():
     assert np.allclose(np.diff(lam.numpy()), float(lam[1] - lam[0]), rtol=1e-6)
     s = edm_sigma(sde, schedule_times(karras(rho=5.0), sde, n)) ** (1 / 5)
     assert np.allclose(np.diff(s.numpy()), float(s[1] - s[0]), rtol=1e-6)
-    ls = torch.log(sde.sigma(schedule_times("exponential", sde, n)))
-    assert np.allclose(np.diff(ls.numpy()), float(ls[1] - ls[0]), rtol=1e-5)
+    ls = torch.log(edm_sigma(sde, schedule_times("exponential", sde, n)))
+    assert np.allclose(np.diff(ls.numpy()), float(ls[1] - ls[0]), rtol=1e-6)
+    torch.testing.assert_close(
+        schedule_times("exponential", sde, n), schedule_times("logsnr", sde, n)
+    )
     for name in ("uniform", "logsnr", "karras", "exponential"):
         k = schedule_times(name, sde, n)
         assert float(k[0]) == sde.T and float(k[-1]) == pytest.approx(sde.eps)
@@ -342,3 +345,15 @@ def test_brownian_tree_has_brownian_moments_and_one_path():
     torch.testing.assert_close(a + b, bm(0.0, 1.7))
     t = torch.rand(n, dtype=F64) * 2
     torch.testing.assert_close(bm.value(t), bm.value(t))
+
+
+def test_steps_and_a_schedule_given_as_data_must_agree():
+    sde = VPSDE()
+    knots = schedule_times("logsnr", sde, 6)
+    x = sample(_gauss_score(sde), sde, (4, 2), method="ode", schedule="karras")
+    assert x.shape == (4, 2)
+    with pytest.raises(ValueError, match="steps=10 disagrees with the schedule"):
+        sample(_gauss_score(sde), sde, (4, 2), method="ddim", steps=10, schedule=knots)
+    _, info = sample(_gauss_score(sde), sde, (4, 2), method="ddim", schedule=knots,
+                     return_info=True)  # fmt: skip
+    assert info["nfe"] == 7

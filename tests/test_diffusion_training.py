@@ -86,7 +86,7 @@ def test_train_score_on_a_gaussian_mixture_samples_close_to_the_target():
             model,
             sde,
             (1000, 2),
-            method="dpm2",
+            method="dpmpp_2m",
             steps=20,
             generator=torch.Generator().manual_seed(1),
         )

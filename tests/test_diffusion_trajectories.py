@@ -66,7 +66,7 @@ def test_forecast_extends_the_time_axis_and_keeps_the_history():
         da,
         horizon=4,
         n_samples=4,
-        method="dpm2",
+        method="dpmpp_2m",
         steps=10,
         generator=torch.Generator().manual_seed(0),
     )

@@ -3,7 +3,8 @@
 ``heun_edm`` (Karras et al. 2022, Algorithm 2): Heun's method on the probability-flow ODE in
 EDM's variables, ``dx_hat/ds = (x_hat - D(x_hat, s)) / s``, with optional churn: before step
 ``i`` the noise level is raised to ``s' = s_i (1 + gamma)``, ``gamma = min(churn / N,
-sqrt 2 - 1)`` for ``s_i`` in ``[s_tmin, s_tmax]``, by adding ``sqrt(s'^2 - s_i^2) s_noise z``.
+sqrt 2 - 1)`` for ``s_i`` in ``[s_tmin, s_tmax]``, by adding ``sqrt(s'^2 - s_i^2) s_noise z``
+(``N``: the schedule's intervals plus the final denoising step, as EDM and k-diffusion count).
 Two evaluations per step (one with no churn on the first step, which reuses the start).
 
 ``restart`` (Xu et al. 2023, "Restart sampling for improving generative processes"): Heun
@@ -49,11 +50,12 @@ class HeunEDM(KnotMethod):
         x, s = y0 / k0.alpha, k0.s
         gamma = 0.0
         if self.churn > 0 and self.s_tmin <= s <= self.s_tmax:
-            gamma = min(self.churn / self.n, math.sqrt(2) - 1)
+            gamma = min(self.churn / (self.n + 1), math.sqrt(2) - 1)
         if gamma > 0:
             s_hat = s * (1 + gamma)
             x = x + (math.sqrt(s_hat**2 - s**2) * self.s_noise) * self.normal(inc, dt)
-            t_hat = self.sde.forward_sde.t_from_log_snr(torch.tensor(-math.log(s_hat)))
+            lam_hat = torch.tensor(-math.log(s_hat), dtype=torch.float64)
+            t_hat = self.sde.forward_sde.t_from_log_snr(lam_hat)
             a_hat = float(self.sde.forward_sde.alpha(t_hat))
             d0 = self.sde.data_at_time(t_hat, a_hat * x)
             s = s_hat

@@ -138,8 +138,9 @@ def sample(
             :class:`ScoreModel` or an exact score).
         sde: the forward SDE (``VPSDE``, ``SubVPSDE``, ``VESDE``).
         method: a sampler of the module's table (``METHODS``).
-        steps: the number of schedule intervals (default: the table's); for ``ode`` it
-            switches to fixed steps, for ``adaptive`` it sets the initial step ``1 / steps``.
+        steps: the number of schedule intervals (default: the table's; 50 for ``ode`` with a
+            named schedule); for ``ode`` steps or a schedule switch to fixed steps, for
+            ``adaptive`` the schedule's first interval is the initial step.
         guidance: an :class:`Inpaint`, :class:`ObservationGuidance`,
             :class:`ResidualGuidance` or a list of them.
         generator: seeds the prior draw and the Brownian path (the stochastic knot samplers
@@ -175,6 +176,7 @@ def sample(
     spec = SAMPLERS[name]
     check_score_fn(score_model)
     check_forward_sde(sde, method)
+    given_steps = steps is not None
     steps = spec.steps if steps is None else _check_steps(steps)
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2 or min(shape) < 1:
@@ -184,11 +186,14 @@ def sample(
         g.check_shape(shape)
     opts = _options(name, options, eta)
     fixed = spec.kind not in ("ode", "adaptive") or schedule is not None or steps is not None
-    if spec.kind == "adaptive" or not fixed:
-        knots = schedule_times(schedule or "uniform", sde, steps or 100, eps)
-    else:
-        default = spec.schedule or "uniform"
-        knots = schedule_times(default if schedule is None else schedule, sde, steps, eps)
+    default = spec.schedule or "uniform"
+    knots = schedule_times(default if schedule is None else schedule, sde, steps or 50, eps)
+    if given_steps and len(knots) - 1 != steps:
+        raise ValueError(
+            f"steps={steps} disagrees with the schedule given as data, which has "
+            f"{len(knots) - 1} intervals; pass one or the other"
+        )
+    steps = len(knots) - 1 if fixed else None
     path = knots
     if name == "restart":
         r = {k: opts.pop(k, v) for k, v in RESTART.items()}

@@ -5,15 +5,16 @@ A schedule is given to :func:`~neuralsde.diffusion.sample` as
 - a named constructor: ``"uniform"`` (uniform in ``t``), ``"logsnr"`` (uniform in the log
   signal-to-noise ratio ``lambda = log(alpha / sigma)``), ``"karras"`` (EDM, Karras et al.
   2022: uniform in ``sigma^(1/rho)`` of the EDM noise level, ``rho = 7``) or
-  ``"exponential"`` (uniform in ``log sigma_t``, the SDE's own noise level), or a configured
-  one such as ``karras(rho=5)``;
+  ``"exponential"`` (uniform in the log of the EDM noise level: k-diffusion's and diffusers'
+  exponential sigmas), or a configured one such as ``karras(rho=5)``;
 - a tensor of forward times ``t_i``;
 - :func:`sigmas` of a tensor of EDM noise levels ``sigma_i = sigma_t / alpha_t`` (k-diffusion's
   ``sigmas``; a trailing 0 is dropped: the final denoising step is that jump).
 
 The EDM noise level ``sigma_t / alpha_t = exp(-lambda_t)`` is the one all Gaussian forward
-SDEs share (for VE it is the SDE's own sigma), so ``"logsnr"`` and ``"exponential"`` coincide
-for VE and differ slightly for VP.
+SDEs share (for VE it is the SDE's own sigma). Uniform in its log is uniform in ``lambda``, so
+``"exponential"`` (the name k-diffusion and diffusers use) and ``"logsnr"`` (DPM-Solver's)
+give the same knots; both names are accepted.
 
 Example:
     >>> from neuralsde.diffusion import VPSDE
@@ -48,10 +49,10 @@ class Schedule:
         u = torch.linspace(0.0, 1.0, steps + 1, dtype=torch.float64)
         if self.name == "uniform":
             return T + u * (e - T)
-        if self.name == "exponential":
-            ls0, ls1 = torch.log(sde.sigma(T)), torch.log(sde.sigma(e))
-            return _t_from_sigma(sde, torch.exp(ls0 + u * (ls1 - ls0)), T, e)
         lam0, lam1 = _log_snr(sde, T), _log_snr(sde, e)
+        if self.name == "exponential":  # geometric EDM levels, computed as such
+            ls0, ls1 = -lam0, -lam1
+            return _ends(sde.t_from_log_snr(-(ls0 + u * (ls1 - ls0))), T, e)
         if self.name == "logsnr":
             return _ends(sde.t_from_log_snr(lam0 + u * (lam1 - lam0)), T, e)
         rho = float(self.params.get("rho", 7.0))
@@ -96,8 +97,8 @@ def karras(rho: float = 7.0) -> Schedule:
 
 
 def exponential() -> Schedule:
-    """Knots uniform in ``log sigma_t``, the SDE's own noise level (k-diffusion's
-    ``get_sigmas_exponential`` for VE)."""
+    """Knots uniform in the log of the EDM noise level ``sigma_t / alpha_t`` (k-diffusion's
+    ``get_sigmas_exponential``); the same knots as :func:`logsnr`."""
     return Schedule("exponential")
 
 
@@ -162,16 +163,6 @@ def check_knots(knots: torch.Tensor, sde) -> torch.Tensor:
 
 def _log_snr(sde, t):
     return torch.log(sde.alpha(t)) - torch.log(sde.sigma(t))
-
-
-def _t_from_sigma(sde, s, T, e):
-    """Invert the SDE's own ``sigma_t`` (monotone) by bisection on ``[0, T]``."""
-    lo, hi = torch.zeros_like(s), torch.full_like(s, float(T))
-    for _ in range(100):
-        mid = 0.5 * (lo + hi)
-        up = sde.sigma(mid).double() < s
-        lo, hi = torch.where(up, mid, lo), torch.where(up, hi, mid)
-    return _ends(0.5 * (lo + hi), T, e)
 
 
 def _ends(t, T, e):

@@ -61,7 +61,7 @@ def impute(
         >>> sde = VPSDE()
         >>> vals = torch.tensor([[[1.0], [float("nan")], [0.5], [float("nan")]]])
         >>> score = lambda x, t: gm.score(x.reshape(-1, 4), sde, t).reshape(x.shape)
-        >>> ds = impute(score, sde, vals, n_samples=4, method="dpm2", steps=10)
+        >>> ds = impute(score, sde, vals, n_samples=4, method="dpmpp_2m", steps=10)
         >>> ds["samples"].dims
         ('sample', 'series', 'time', 'channel')
     """

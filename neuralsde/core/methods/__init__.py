@@ -1,5 +1,5 @@
 """Steppers, one small class per method, collected in a registry. Methods that need structure
-beyond the SDE protocol (``dpm2``) register from the package that provides it."""
+beyond the SDE protocol (the diffusion samplers) register from the package that provides it."""
 
 from . import euler, heun, milstein, reversible_heun, srk  # noqa: F401  (registration)
 from .base import METHODS, Method, add_noise, axpy, register, sde_type_of
