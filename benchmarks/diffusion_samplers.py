@@ -38,6 +38,7 @@ from neuralsde.diffusion import (  # noqa: E402
     VPSDE,
     GaussianMixture,
     ScoreMLP,
+    ScoreModel,
     mmd2,
     sliced_wasserstein,
     train_score,
@@ -51,6 +52,7 @@ from neuralsde.diffusion.schedules import edm_sigma, schedule_times  # noqa: E40
 OUT = HERE / "results"
 NFES = (5, 10, 20, 50)
 GRID = [m for m in SAMPLERS if m != "adaptive"]
+DIVERGED = 50.0  # a sample this large (the data are of order 1) counts as a diverged run
 SECOND_ORDER = ("ode", "heun_edm", "dpmpp_2m", "dpmpp_3m", "dpmpp_2m_sde", "dpmpp_3m_sde",
                 "sa_solver", "er_sde", "restart")  # fmt: skip
 
@@ -76,7 +78,7 @@ def run_grid(score, sde, n, seeds, target_fn, metrics, schedules=GRID_SCHEDULES,
                 steps = steps_for(method, nfe)
                 if steps is None:
                     continue
-                vals, used, secs = {k: [] for k in metrics}, None, 0.0
+                vals, used, secs, diverged = {k: [] for k in metrics}, None, 0.0, False
                 for seed in seeds:
                     t0 = time.time()
                     with torch.no_grad():
@@ -85,14 +87,18 @@ def run_grid(score, sde, n, seeds, target_fn, metrics, schedules=GRID_SCHEDULES,
                                          generator=torch.Generator().manual_seed(seed))  # fmt: skip
                     secs += time.time() - t0
                     used = info["nfe"]
+                    if not bool(torch.isfinite(x).all()) or float(x.abs().max()) > DIVERGED:
+                        diverged = True
+                        break
                     target = target_fn(seed)
                     for k, fn in metrics.items():
                         vals[k].append(fn(x, target))
                 row = {"method": method, "schedule": schedule, "nfe_budget": nfe,
-                       "steps": steps, "nfe": used, "seconds": secs / len(seeds)}  # fmt: skip
+                       "steps": steps, "nfe": used, "seconds": secs / len(seeds),
+                       "diverged": diverged}  # fmt: skip
                 for k, v in vals.items():
-                    row[k] = float(np.mean(v))
-                    row[k + "_sd"] = float(np.std(v))
+                    row[k] = float("nan") if diverged else float(np.mean(v))
+                    row[k + "_sd"] = float("nan") if diverged else float(np.std(v))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows
@@ -208,13 +214,19 @@ def train_ou(quick):
     return model.eval(), time.time() - t0
 
 
-def loop_speed(model, sde, batch=4096, steps=50, repeats=7):
+def speed_model():
+    """The two-moons score MLP's architecture (its time per call does not depend on its
+    weights, so the speed check needs no training)."""
+    return ScoreModel(ScoreMLP(2, hidden=128, depth=4), VPSDE()).eval()
+
+
+def loop_speed(model, sde, batch=4096, steps=50, repeats=15):
     """Seconds per step of dpmpp_2m (ours) and k-diffusion's ``sample_dpmpp_2m``, at batch
     4,096 in 2-D, medians of interleaved repeats.
 
     - ``free``: a model that costs nothing (data N(0, I): score ``-x`` under VP, denoiser
       ``x / (1 + s^2)`` in k-diffusion's variables), so the time *is* the loop's overhead;
-    - ``mlp``: the trained two-moons MLP, minus its own time per call; k-diffusion gets it
+    - ``mlp``: the two-moons score MLP, minus its own time per call; k-diffusion gets it
       through the glue a user writes (VP score model -> EDM denoiser).
     """
     kd = k_sampling()
@@ -264,11 +276,128 @@ def loop_speed(model, sde, batch=4096, steps=50, repeats=7):
     }  # fmt: skip
 
 
+def peers_section(res, n, seeds):
+    """The peers' samplers on the exact mixture at 10 and 20 NFE, next to ours on the same
+    knots: k-diffusion (heun, dpmpp_2m, dpmpp_2m_sde on Karras sigmas; the denoiser in EDM
+    variables) and diffusers (DDIM, DPM-Solver++(3M), SA-Solver on the VP SDE's own alphas at
+    their discrete timesteps; an epsilon model)."""
+    import diffusers
+    from _peers import vp_alphas_cumprod
+
+    kd, gm, sde = k_sampling(), GaussianMixture.default_2d(), VPSDE()
+    f64, a_T = torch.float64, float(sde.alpha(torch.tensor(sde.T, dtype=torch.float64)))
+    abar, betas = vp_alphas_cumprod(sde)
+
+    def x_T(seed):
+        return sde.prior_sampling((n, 2), generator=torch.Generator().manual_seed(seed), dtype=f64)
+
+    def target(seed):
+        return gm.sample(n, torch.Generator().manual_seed(500 + seed)).float()
+
+    def eps_model(x, k):
+        t = torch.full((x.shape[0],), (int(k) + 1) / 1000, dtype=f64)
+        return -(1 - abar[int(k)]).sqrt() * gm.score(x.double(), sde, t).to(x.dtype)
+
+    def k_run(fn, steps, seed, **kw):
+        knots = schedule_times("karras", sde, steps)
+        levels = torch.cat([edm_sigma(sde, knots), torch.zeros(1, dtype=f64)])
+        torch.manual_seed(seed)
+        return fn(lambda x, s, **_: gm.denoiser(x, s), x_T(seed) / a_T, levels, disable=True,
+                  **kw), knots  # fmt: skip
+
+    def d_run(sched, steps, seed, last=False):
+        sched.set_timesteps(steps)
+        ts = sched.timesteps.long()
+        sched.alphas_cumprod = abar
+        if hasattr(sched, "sigmas") and not last:
+            sched.sigmas = torch.cat(
+                [((1 - abar[ts]) / abar[ts]).sqrt(), torch.zeros(1, dtype=f64)]
+            )
+        x, gen = x_T(seed), torch.Generator().manual_seed(seed)
+        for k in ts:
+            kw = {"generator": gen} if last else {}
+            x = sched.step(eps_model(x, k), int(k), x, **kw).prev_sample
+        knots = (ts.double() + 1) / 1000
+        return x, (torch.cat([knots, torch.tensor([1e-3], dtype=f64)]) if last else knots)
+
+    peers = {
+        "k-diffusion sample_heun": ("heun_edm", lambda st, sd: k_run(kd.sample_heun, st, sd)),
+        "k-diffusion sample_dpmpp_2m": (
+            "dpmpp_2m", lambda st, sd: k_run(kd.sample_dpmpp_2m, st, sd)),
+        "k-diffusion sample_dpmpp_2m_sde": (
+            "dpmpp_2m_sde", lambda st, sd: k_run(kd.sample_dpmpp_2m_sde, st, sd)),
+        "diffusers DDIMScheduler": ("ddim", lambda st, sd: d_run(diffusers.DDIMScheduler(
+            trained_betas=betas.numpy(), clip_sample=False, timestep_spacing="trailing"), st, sd)),
+        "diffusers DPMSolverMultistep (3)": ("dpmpp_3m", lambda st, sd: d_run(
+            diffusers.DPMSolverMultistepScheduler(trained_betas=betas.numpy(), solver_order=3,
+                                                  lower_order_final=False), st, sd)),
+        "diffusers SASolverScheduler": ("sa_solver", lambda st, sd: d_run(
+            diffusers.SASolverScheduler(trained_betas=betas.numpy(), predictor_order=3,
+                                        corrector_order=4), st, sd, last=True)),
+    }  # fmt: skip
+    rows = []
+    for name, (ours, run) in peers.items():
+        for nfe in (10, 20):
+            peer_steps = {"heun_edm": steps_for("heun_edm", nfe)}.get(ours, nfe - 1)
+            if name.startswith("diffusers"):
+                peer_steps = nfe  # one evaluation per timestep, no denoising step
+            theirs, mine = [], []
+            for seed in seeds:
+                x, knots = run(peer_steps, seed)
+                theirs.append(float(mmd2(x.float(), target(seed))))
+                last = name.endswith("SASolverScheduler")
+                y = sample(gm.score_fn(sde), sde, (n, 2), method=ours, schedule=knots,
+                           x_T=x_T(seed), dtype=f64, denoise=not last,
+                           generator=torch.Generator().manual_seed(seed))  # fmt: skip
+                mine.append(float(mmd2(y.float(), target(seed))))
+            rows.append(
+                {
+                    "peer": name,
+                    "ours": ours,
+                    "nfe_budget": nfe,
+                    "peer_mmd2": float(np.mean(theirs)),
+                    "ours_mmd2": float(np.mean(mine)),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+    res["peers"] = rows
+
+
+def ou_section(res, quick):
+    """Train the OU-window score and run the grid on it (signature MMD^2, 200 windows)."""
+    sde = VPSDE()
+    ou, ou_s = train_ou(quick)
+    held = {s: ou_windows(200, seed=900 + s)[0] for s in range(12)}
+    res["ou_train_seconds"] = ou_s
+    vals = [sig_mmd(held[2 * r], held[2 * r + 1]) for r in range(5)]
+    res["ou_floor"] = {"mean": float(np.mean(vals)), "sd": float(np.std(vals)),
+                       "limit": float(np.mean(vals) + 3 * np.std(vals))}  # fmt: skip
+    ou_metrics = {"sig_mmd2": lambda x, y: sig_mmd(x, y)}
+    res["ou_reference_euler_1000"] = reference(ou, sde, 200, [0], lambda s: held[10 + s],
+                                               ou_metrics, shape=(LENGTH, 1))  # fmt: skip
+    res["ou"] = run_grid(ou, sde, 200, [0], lambda s: held[10 + s], ou_metrics,
+                         schedules=("logsnr", "karras"), shape=(LENGTH, 1))  # fmt: skip
+
+
 def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--only", choices=["speed", "ou", "peers"],
+                   help="re-measure one section only, into the stored results")  # fmt: skip
     args = p.parse_args(argv)
     torch.set_num_threads(1)
+    suffix = "_quick" if args.quick else ""
+    if args.only:
+        res = json.loads((OUT / f"diffusion_samplers{suffix}.json").read_text())
+        if args.only == "speed":
+            res["speed"] = loop_speed(speed_model(), VPSDE())
+        elif args.only == "peers":
+            peers_section(res, res["n"], res["seeds"])
+        else:
+            ou_section(res, args.quick)
+        (OUT / f"diffusion_samplers{suffix}.json").write_text(json.dumps(res, indent=1))
+        (OUT / f"diffusion_samplers{suffix}.md").write_text(report(res))
+        return
     n = 1000 if args.quick else 2000
     seeds = [0] if args.quick else [0, 1, 2]
     res = {"n": n, "seeds": seeds, "nfe_budgets": NFES}
@@ -288,6 +417,7 @@ def main(argv=None):
     res["exact_floor"] = floor_of(gm_sampler, mmd2, n, seeds)
     res["exact_reference_euler_1000"] = reference(score, sde, n, seeds, gm_target, metrics)
     res["exact"] = run_grid(score, sde, n, seeds, gm_target, metrics)
+    peers_section(res, n, seeds)
     # 2. adaptive against Euler
     res["adaptive"] = adaptive_vs_euler(sde, n, seeds)
     print(json.dumps(res["adaptive"]), flush=True)
@@ -307,24 +437,13 @@ def main(argv=None):
     res["moons_floor"] = floor_of(moons_sampler, mmd2, n, seeds)
     res["moons_reference_euler_1000"] = reference(moons, sde, n, seeds, moons_target, metrics)
     res["moons"] = run_grid(moons, sde, n, seeds, moons_target, metrics)
-    ou, ou_s = train_ou(args.quick)
-    held = {s: ou_windows(200, seed=900 + s)[0] for s in range(12)}
-    res["ou_train_seconds"] = ou_s
-    vals = [sig_mmd(held[2 * r], held[2 * r + 1]) for r in range(5)]
-    res["ou_floor"] = {"mean": float(np.mean(vals)), "sd": float(np.std(vals)),
-                       "limit": float(np.mean(vals) + 3 * np.std(vals))}  # fmt: skip
-    ou_metrics = {"sig_mmd2": lambda x, y: sig_mmd(x, y)}
-    res["ou_reference_euler_1000"] = reference(ou, sde, 200, [0], lambda s: held[10 + s],
-                                               ou_metrics, shape=(LENGTH, 1))  # fmt: skip
-    res["ou"] = run_grid(ou, sde, 200, [0], lambda s: held[10 + s], ou_metrics,
-                         schedules=("logsnr", "karras"), shape=(LENGTH, 1))  # fmt: skip
+    ou_section(res, args.quick)
 
     # 4. loop speed
-    res["speed"] = loop_speed(moons, sde)
+    res["speed"] = loop_speed(speed_model(), sde)
     print(json.dumps(res["speed"]), flush=True)
 
     OUT.mkdir(exist_ok=True)
-    suffix = "_quick" if args.quick else ""
     (OUT / f"diffusion_samplers{suffix}.json").write_text(json.dumps(res, indent=1))
     (OUT / f"diffusion_samplers{suffix}.md").write_text(report(res))
     plot(res, OUT / f"diffusion_samplers{suffix}.png")
@@ -334,6 +453,8 @@ def _best(rows, key):
     """Per (method, nfe budget): the row of the best schedule."""
     best = {}
     for r in rows:
+        if r.get("diverged") or not math.isfinite(r[key]):
+            continue
         k = (r["method"], r["nfe_budget"])
         if k not in best or r[key] < best[k][key]:
             best[k] = r
@@ -341,10 +462,14 @@ def _best(rows, key):
 
 
 def _table(rows, key, floor, title):
+    """``floor``: the floor's dict (a value counts as within it when it lies within
+    ``limit - mean`` of its mean, on either side: a large negative MMD^2 is a failure too),
+    or None for no marking."""
     lines = [f"### {title}", "",
              f"{key} (mean over seeds) at each NFE budget, per sampler and schedule "
              f"(`exponential` gives the same knots as `logsnr`); **bold**: within the noise "
-             f"floor ({floor:.2e}). `-`: the sampler needs more evaluations.",
+             f"floor ({_band(floor)}). `-`: the sampler needs more evaluations; `diverged`: a "
+             f"sample left [-{DIVERGED:g}, {DIVERGED:g}] or was not finite.",
              "", "| sampler | schedule | " + " | ".join(f"NFE {b}" for b in NFES) + " |",
              "|---|---|" + "---|" * len(NFES)]  # fmt: skip
     cells = {(r["method"], r["schedule"], r["nfe_budget"]): r for r in rows}
@@ -357,10 +482,24 @@ def _table(rows, key, floor, title):
                 if r is None:
                     out.append("-")
                     continue
+                if r.get("diverged"):
+                    out.append("diverged")
+                    continue
                 v = f"{r[key]:.2e}"
-                out.append(f"**{v}**" if r[key] <= floor else v)
+                within = (
+                    floor is not None
+                    and abs(r[key] - floor["mean"]) <= floor["limit"] - floor["mean"]
+                )
+                out.append(f"**{v}**" if within else v)
             lines.append(f"| {method} | {sched} | " + " | ".join(out) + " |")
     return lines
+
+
+def _band(floor):
+    if floor is None:
+        return "not marked"
+    half = floor["limit"] - floor["mean"]
+    return f"{floor['mean'] - half:.2e} to {floor['limit']:.2e}"
 
 
 def report(res):
@@ -370,7 +509,8 @@ def report(res):
     lines = ["## Diffusion samplers: quality against score evaluations (issue #15)", "",
              f"VP SDE; {res['n']} samples per run, seeds {res['seeds']}; the NFE counts every "
              f"score evaluation, the final denoising step included. Noise floor of MMD^2 "
-             f"(mean + 3 sd of two independent target samples): exact mixture "
+             f"(for a mean over the seeds: mean + 3 sd / sqrt(seeds) of the statistic between "
+             f"two independent target samples): exact mixture "
              f"{fl:.2e}, two-moons {res['moons_floor']['limit']:.2e}, OU windows (signature "
              f"MMD^2) {res['ou_floor']['limit']:.2e}.", "",
              f"Reference, Euler at 1,000 steps: mixture MMD^2 "
@@ -417,19 +557,36 @@ def report(res):
               "| model | ours | k-diffusion | ratio |", "|---|---|---|---|",
               f"| free (the loop alone) | {per['free_ours']:.3f} | "
               f"{per['free_k_diffusion']:.3f} | **{sp['free_ratio']:.2f}** |",
-              f"| two-moons MLP ({per['network']:.3f} ms per call) | {per['mlp_ours']:.3f} | "
+              f"| the two-moons score MLP ({per['network']:.3f} ms per call) | "
+              f"{per['mlp_ours']:.3f} | "
               f"{per['mlp_k_diffusion']:.3f} | {per['mlp_ours'] / per['mlp_k_diffusion']:.2f} |",
               "", f"Overhead beyond the MLP: ours {sp['mlp_overhead_ours'] * 1e3:.3f} ms, "
               f"k-diffusion (with the VP-to-EDM glue) {sp['mlp_overhead_k_diffusion'] * 1e3:.3f} "
               f"ms per step. Target: the loop within 1.2x of k-diffusion's.", ""]  # fmt: skip
-    lines += _table(ex, "mmd2", fl, "Exact score (2-D Gaussian mixture), MMD^2")
-    lines += [""] + _table(ex, "sw", float("-inf"), "Exact score, sliced Wasserstein")
-    lines += [""] + _table(res["moons"], "mmd2", res["moons_floor"]["limit"],
+    if res.get("peers"):
+        lines += [
+            "### The peers on the same exact score",
+            "",
+            "MMD^2 (mean over the seeds) of the peer's sampler and of ours on the same "
+            "knots and starting noise (k-diffusion: Karras sigmas; diffusers: its own "
+            "timesteps, with the final step to noise level 0 as our denoising step, and "
+            "SA-Solver's last step landing on timestep 0 without one).",
+            "",
+            "| peer | ours | NFE | peer MMD^2 | ours MMD^2 |",
+            "|---|---|---|---|---|",
+        ]
+        for r in res["peers"]:
+            lines.append(f"| {r['peer']} | {r['ours']} | {r['nfe_budget']} | "
+                         f"{r['peer_mmd2']:.2e} | {r['ours_mmd2']:.2e} |")  # fmt: skip
+        lines.append("")
+    lines += _table(ex, "mmd2", res["exact_floor"], "Exact score (2-D Gaussian mixture), MMD^2")
+    lines += [""] + _table(ex, "sw", None, "Exact score, sliced Wasserstein")
+    lines += [""] + _table(res["moons"], "mmd2", res["moons_floor"],
                            "Trained two-moons score, MMD^2")  # fmt: skip
     lines += [""] + _table(
         res["ou"],
         "sig_mmd2",
-        res["ou_floor"]["limit"],
+        res["ou_floor"],
         "Trained OU-window score, signature MMD^2 (200 windows, seed 0)",
     )
     lines += ["", "![MMD^2 against NFE](results/diffusion_samplers.png)", ""]
@@ -446,12 +603,16 @@ def plot(res, path):
     for ax, key, title in ((axes[0], "exact", "exact mixture score"),
                            (axes[1], "moons", "trained two-moons score")):  # fmt: skip
         best = _best(res[key], "mmd2")
-        for method in GRID:
+        colors = plt.cm.tab20(np.linspace(0, 1, len(GRID)))
+        for j, method in enumerate(GRID):
             pts = sorted((b, max(r["mmd2"], 1e-5)) for (m, b), r in best.items() if m == method)
             if pts:
-                ax.plot(*zip(*pts, strict=True), marker="o", label=method)
-        floor = res[f"{'exact' if key == 'exact' else 'moons'}_floor"]["limit"]
-        ax.axhline(floor, color="k", ls="--", lw=1, label="noise floor")
+                ax.plot(*zip(*pts, strict=True), marker="os^vD"[j % 5], color=colors[j],
+                        ls="-" if j % 2 == 0 else "--", label=method)  # fmt: skip
+        ax.axhline(res[f"{key}_floor"]["limit"], color="k", ls="--", lw=1, label="noise floor")
+        ref = res[f"{key}_reference_euler_1000"]["mmd2"]
+        if ref > 0:
+            ax.axhline(ref, color="grey", ls=":", lw=1, label="Euler, 1,000 steps")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("score evaluations (NFE)")

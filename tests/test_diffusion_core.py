@@ -78,7 +78,7 @@ def test_knot_samplers_reject_an_sde_without_knots_or_data_prediction():
         def g(self, t, y):
             return torch.zeros_like(y)
 
-    with pytest.raises(TypeError, match="data_prediction"):
+    with pytest.raises(TypeError, match="data_at_knot"):
         solve(Plain(), torch.ones(2, 1), torch.tensor([0.0, 1.0]), method="dpmpp_2m")
 
 

@@ -60,10 +60,10 @@ class HeunEDM(KnotMethod):
             d0 = self.sde.data_at_time(t_hat, a_hat * x)
             s = s_hat
         else:
-            d0 = self.denoised(t0, y0, state)
+            d0 = self.denoised(k0, y0, state)
         slope = (x - d0) / s
         x1 = x + (k1.s - s) * slope
-        d1 = self.sde.data_prediction(t1, k1.alpha * x1)
+        d1 = self.sde.data_at_knot(k1.i, k1.alpha * x1)
         x1 = x + (0.5 * (k1.s - s)) * (slope + (x1 - d1) / k1.s)
         return k1.alpha * x1, None, None
 

@@ -58,7 +58,7 @@ class ERSDE(KnotMethod):
 
     def step(self, t0, t1, dt, y0, inc, state):
         k0, k1 = self.knots(t0)
-        d0, hist = self.denoised(t0, y0, state), state[1]
+        d0, hist = self.denoised(k0, y0, state), state[1]
         s0, s1, phi = k0.s, k1.s, self.phi
         p0, p1 = float(phi(s0)), float(phi(s1))
         r = p1 / p0

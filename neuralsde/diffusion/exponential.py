@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from neuralsde.core.methods import register
 from neuralsde.diffusion.knots import KnotMethod
 
@@ -62,7 +64,7 @@ class _DPMSolverPP(KnotMethod):
 
     def step(self, t0, t1, dt, y0, inc, state):
         k0, k1 = self.knots(t0)
-        d0, hist = self.denoised(t0, y0, state), state[1]
+        d0, hist = self.denoised(k0, y0, state), state[1]
         h = k1.lam - k0.lam
         h_eta = (1 + self.eta) * h
         one_minus = -math.expm1(-h_eta)
@@ -71,25 +73,29 @@ class _DPMSolverPP(KnotMethod):
             order = min(order, self.multistep - 1, 2) or 1
         # in EDM variables, times alpha_1: x_1 = a1 x_hat_1
         a1 = k1.alpha
-        y1 = (k1.sigma / k0.sigma) * math.exp(-self.eta * h) * y0 + (a1 * one_minus) * d0
+        ratio = (k1.sigma / k0.sigma) * math.exp(-self.eta * h)
+        y1 = torch.add(y0 * ratio, d0, alpha=a1 * one_minus)
         if order >= 2:
             lam_1, d_1 = hist[0]
             r0 = (k0.lam - lam_1) / h
-            d10 = (d0 - d_1) / r0
             phi2 = 1 - one_minus / h_eta
             if order == 2:
                 c = 0.5 * one_minus if self.solver_type == "midpoint" else phi2
-                y1 = y1 + (a1 * c) * d10
+                y1.add_(d0 - d_1, alpha=a1 * c / r0)
             else:
                 lam_2, d_2 = hist[1]
                 r1 = (lam_1 - lam_2) / h
-                d11 = (d_1 - d_2) / r1
-                d1 = d10 + (r0 / (r0 + r1)) * (d10 - d11)
-                d2 = (d10 - d11) / (r0 + r1)
+                d10, d11 = (d0 - d_1) / r0, (d_1 - d_2) / r1
                 phi3 = phi2 / h_eta - 0.5
-                y1 = y1 + (a1 * phi2) * d1 - (a1 * phi3) * d2
+                # phi2 d1 - phi3 d2 with d1 = d10 + r0 (d10 - d11) / (r0 + r1),
+                # d2 = (d10 - d11) / (r0 + r1)
+                y1.add_(d10, alpha=a1 * phi2).add_(
+                    d10 - d11, alpha=a1 * (phi2 * r0 - phi3) / (r0 + r1)
+                )
         if self.eta > 0:
-            y1 = y1 + (k1.sigma * math.sqrt(-math.expm1(-2 * self.eta * h))) * self.normal(inc, dt)
+            y1.add_(
+                self.normal(inc, dt), alpha=k1.sigma * math.sqrt(-math.expm1(-2 * self.eta * h))
+            )
         return y1, None, (None, self.remember(hist, k0.lam, d0))
 
 

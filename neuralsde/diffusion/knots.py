@@ -61,7 +61,8 @@ class KnotMethod(Method):
     noise_types = ("diagonal",)
     strong_order = 1.0
     adaptive = False
-    requires = ("coefficients", "data_prediction", "data_from_drift", "knot_index", "knots")
+    requires = ("knot_alpha", "knot_sigma", "data_at_knot", "data_from_drift", "knot_index",
+                "knots")  # fmt: skip
     history = 0  # past data predictions a multistep method keeps
 
     def init(self, t0, t1, y0, fg0):
@@ -73,20 +74,27 @@ class KnotMethod(Method):
                 f"probability_flow=True)), whose diffusion is zero"
             )
         self.n = len(self.sde.knots) - 1
+        self._next = 0
         return self.sde.data_from_drift(t0, y0, f0), ()
 
     def knots(self, t0) -> tuple[Knot, Knot]:
-        i = self.sde.knot_index(t0)
-        a0, s0 = self.sde.coefficients(self.sde.knots[i])
-        a1, s1 = self.sde.coefficients(self.sde.knots[i + 1])
-        return Knot(i, a0, s0), Knot(i + 1, a1, s1)
+        """The knots at the step's ends: the next ones in order (steps come knot after knot),
+        found by the time when they do not."""
+        u, knots = float(t0), self.sde.knots
+        i = self._next
+        if i >= self.n or abs(u - knots[i]) > 1e-6 * (1 + abs(knots[-1])):
+            i = self.sde.knot_index(u)
+        self._next = i + 1
+        a, s = self.sde.knot_alpha, self.sde.knot_sigma
+        return Knot(i, float(a[i]), float(s[i])), Knot(i + 1, float(a[i + 1]), float(s[i + 1]))
 
     def is_last(self, k1: Knot) -> bool:
         return k1.i == self.n
 
-    def denoised(self, t0, y0, state):
+    def denoised(self, k: Knot, y0, state):
+        """The data prediction at the step's start: carried in ``state``, else evaluated."""
         d = state[0] if state is not None else None
-        return self.sde.data_prediction(t0, y0) if d is None else d
+        return self.sde.data_at_knot(k.i, y0) if d is None else d
 
     def normal(self, inc, dt) -> torch.Tensor:
         """The step's standard normal draw ``dW / sqrt(du)``."""

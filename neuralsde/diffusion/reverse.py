@@ -94,9 +94,10 @@ class ReverseSDE(Reverse):
         self.knots = np.concatenate([[0.0], np.cumsum(np.abs(np.diff(knots)))])  # u_i
         self.monotone = bool((np.diff(knots) < 0).all())
         self.t_start = float(knots[0])
+        self._times = {}  # (batch, dtype, device) -> the knots' times handed to the score
         t64 = torch.from_numpy(knots)
-        self._alpha = forward.alpha(t64).double().numpy()
-        self._sigma = forward.sigma(t64).double().numpy()
+        self.knot_alpha = forward.alpha(t64).double().numpy()  # alpha, sigma at every knot
+        self.knot_sigma = forward.sigma(t64).double().numpy()
 
     # --- the time map u -> t ----------------------------------------------------------------
     def time(self, u):
@@ -136,7 +137,7 @@ class ReverseSDE(Reverse):
     def coefficients(self, u) -> tuple[float, float]:
         """Float64 ``(alpha, sigma)`` of the forward marginal at the knot at ``u``."""
         i = self.knot_index(u)
-        return float(self._alpha[i]), float(self._sigma[i])
+        return float(self.knot_alpha[i]), float(self.knot_sigma[i])
 
     # --- structure --------------------------------------------------------------------------
     def _shape(self, y):
@@ -159,6 +160,17 @@ class ReverseSDE(Reverse):
         """Tweedie's denoiser ``E[x_0 | x_t = y]`` at ``t = time(u)``."""
         t = torch.as_tensor(self.time(u)).to(y)
         return tweedie(y, self.score_at(y, t), self.forward_sde.alpha(t), self.forward_sde.sigma(t))
+
+    def data_at_knot(self, i: int, y):
+        """Tweedie's denoiser at knot ``i``, from the knot table (no time arithmetic)."""
+        b = y.shape[0]
+        key = (b, y.dtype, y.device)
+        if key not in self._times:  # every knot's time, built once: (knots, batch)
+            t = torch.as_tensor(self.knot_times, dtype=y.dtype, device=y.device)
+            self._times[key] = t[:, None].expand(-1, b)
+        score = self.score_fn(y.reshape(b, *self._shape(y)), self._times[key][i]).reshape(b, -1)
+        s2, a = float(self.knot_sigma[i]) ** 2, float(self.knot_alpha[i])
+        return torch.add(y, score, alpha=s2).div_(a)
 
     def data_at_time(self, t, y):
         """Tweedie's denoiser at forward time ``t`` (any ``t``, not only knots)."""

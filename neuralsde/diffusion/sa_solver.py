@@ -89,7 +89,7 @@ class SASolver(KnotMethod):
 
     def step(self, t0, t1, dt, y0, inc, state):
         k0, k1 = self.knots(t0)
-        d0, hist = self.denoised(t0, y0, state), state[1]
+        d0, hist = self.denoised(k0, y0, state), state[1]
         tau = float(self.tau(float(self.sde.knot_times[k0.i]) / self.sde.T))
         h = k1.lam - k0.lam
         base = (k1.sigma / k0.sigma) * math.exp(-tau * tau * h) * y0
@@ -113,7 +113,7 @@ class SASolver(KnotMethod):
         )
         if self.is_last(k1) and not self.final_corrector:
             return y_pred, None, (None, ())
-        d1 = self.sde.data_prediction(t1, y_pred)
+        d1 = self.sde.data_at_knot(k1.i, y_pred)
         c = min(self.c, len(past) + 1, left + 1)
         y1 = y_pred
         if c >= 1:

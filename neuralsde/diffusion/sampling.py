@@ -217,9 +217,10 @@ def sample(
     span = float(rev.knots[-1])
     ts = torch.tensor([0.0, span], dtype=y0.dtype, device=y0.device)
     bm = None
-    if spec.stochastic and spec.kind == "knot":
+    if spec.kind == "knot":  # noise from a Brownian tree, or none for the ODE samplers
+        noisy = spec.stochastic or float(opts.get("churn", 0.0)) > 0
         bm = BrownianTree(0.0, ts[-1], y0.shape, generator=generator, dtype=y0.dtype,
-                          device=y0.device)  # fmt: skip
+                          device=y0.device) if noisy else _no_noise  # fmt: skip
     if spec.kind == "pc":
         pcs = PredictorCorrectorSDE(rev, snr=float(snr), corrector_steps=int(corrector_steps))
         ts = torch.tensor([0.0, pcs.t_end], dtype=y0.dtype, device=y0.device)
@@ -250,6 +251,11 @@ def sample(
         info = {"nfe": counter.nfe, "method": method, "steps": steps, "knots": knots}
         return x, info
     return x
+
+
+def _no_noise(ta, tb):
+    """The Brownian source of the deterministic knot samplers, which read no noise."""
+    return None
 
 
 def _options(name, options, eta):
