@@ -35,7 +35,19 @@ class _Observed:
                 f"mask and values must have the same shape; got mask {tuple(mask.shape)}, "
                 f"values {tuple(values.shape)}"
             )
+        if mask.dtype != torch.bool and not bool(((mask == 0) | (mask == 1)).all()):
+            bad = mask[(mask != 0) & (mask != 1)].reshape(-1)[0].item()
+            raise ValueError(f"mask must be boolean (or 0/1); got the value {bad!r}")
         self.mask = mask.to(torch.bool)
+        if not values.is_floating_point():
+            values = values.to(torch.get_default_dtype())
+        observed = values[self.mask]
+        if not bool(torch.isfinite(observed).all()):
+            where = torch.nonzero(self.mask & ~torch.isfinite(values))[0].tolist()
+            raise ValueError(
+                f"values must be finite where mask is True; got {values[tuple(where)].item()} "
+                f"at index {tuple(where)}"
+            )
         self.values = torch.nan_to_num(values.to(torch.get_default_dtype()))
 
     def check_shape(self, shape) -> None:

@@ -14,6 +14,7 @@ import torch
 from neuralsde.core import solve
 from neuralsde.core.sde import SDE
 from neuralsde.core.transforms import parts
+from neuralsde.diffusion.arguments import CheckedScore, check_eps, check_generator, check_steps
 from neuralsde.diffusion.score import check_score_fn
 
 DIVERGENCES = ("hutchinson", "exact")
@@ -39,6 +40,12 @@ class LikelihoodODE(SDE):
         fwd = self.forward_sde
         tb = t.reshape(()).expand(x.shape[0])
         s = self.score_fn(x.reshape(x.shape[0], *self.shape), tb).reshape(x.shape[0], -1)
+        if x.requires_grad and not s.requires_grad:
+            raise ValueError(
+                "score_model must be differentiable in x: log_likelihood needs the divergence "
+                "of the probability flow, and the score's output has no gradient path to its "
+                "input (computed under torch.no_grad, detached, or independent of x)"
+            )
         return fwd.drift_coef(t) * x - 0.5 * fwd.diffusion(t) ** 2 * s
 
     def augment(self, x0, generator=None):
@@ -97,22 +104,30 @@ def log_likelihood(
         True
     """
     check_score_fn(score_model)
+    check_generator(generator)
     if divergence not in DIVERGENCES:
         raise ValueError(f"divergence must be one of {DIVERGENCES}; got {divergence!r}")
-    if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        raise ValueError(f"x must be a tensor (batch, *event); got {getattr(x, 'shape', x)!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[0] == 0:
+        raise ValueError(
+            f"x must be a tensor (batch, *event) with batch >= 1; got {getattr(x, 'shape', x)!r}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor; got dtype {x.dtype}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x must be finite; it holds NaN or inf")
+    steps = None if steps is None else check_steps(steps)
+    eps = check_eps(eps, sde)
     b = x.shape[0]
     flat = x.reshape(b, -1)
     probe = None
     if divergence == "hutchinson":
         probe = torch.randint(0, 2, flat.shape, generator=generator).to(flat) * 2 - 1
-    ode = LikelihoodODE(sde, score_model, x.shape[1:], divergence, probe)
-    eps = sde.eps if eps is None else float(eps)
+    ode = LikelihoodODE(sde, CheckedScore(score_model), x.shape[1:], divergence, probe)
     ts = torch.tensor([eps, sde.T], dtype=x.dtype, device=x.device)
     y0 = ode.augment(flat)
     if steps is None:
         yT = solve(ode, y0, ts, method=method, dt=(sde.T - eps) / 20, rtol=rtol, atol=atol)[-1]
     else:
-        yT = solve(ode, y0, ts, method=method, dt=(sde.T - eps) / int(steps))[-1]
+        yT = solve(ode, y0, ts, method=method, dt=(sde.T - eps) / steps)[-1]
     xT, delta = ode.split(yT)
     return sde.prior_logp(xT.reshape(x.shape)) + delta

@@ -33,7 +33,6 @@ is the last step to noise level 0 of k-diffusion and diffusers).
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import torch
@@ -41,6 +40,8 @@ import torch
 from neuralsde.core import reverse, solve
 from neuralsde.core.brownian import BrownianTree
 from neuralsde.core.control import SeriesController
+from neuralsde.core.loop import DivergenceError
+from neuralsde.diffusion.arguments import CheckedScore, check_eps, check_generator, check_steps
 from neuralsde.diffusion.edm import restart_path
 from neuralsde.diffusion.guidance import as_guidance_list, guided_score
 from neuralsde.diffusion.reverse import PredictorCorrectorSDE, tweedie
@@ -87,14 +88,6 @@ class _Counter:
     def __call__(self, x, t):
         self.nfe += 1
         return self.fn(x, t)
-
-
-def _check_steps(steps):
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
-        raise TypeError(f"steps must be a positive integer; got {type(steps).__name__}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1; got {steps}")
-    return int(steps)
 
 
 def check_forward_sde(sde, method: str) -> None:
@@ -177,7 +170,17 @@ def sample(
     check_score_fn(score_model)
     check_forward_sde(sde, method)
     given_steps = steps is not None
-    steps = spec.steps if steps is None else _check_steps(steps)
+    steps = spec.steps if steps is None else check_steps(steps)
+    check_generator(generator)
+    eps = None if eps is None else check_eps(eps, sde)
+    if not (isinstance(snr, (int, float)) and not isinstance(snr, bool) and snr > 0):
+        raise ValueError(f"snr must be a positive number; got {snr!r}")
+    if (
+        isinstance(corrector_steps, bool)
+        or not isinstance(corrector_steps, int)
+        or (corrector_steps < 1)
+    ):
+        raise ValueError(f"corrector_steps must be a positive integer; got {corrector_steps!r}")
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2 or min(shape) < 1:
         raise ValueError(f"shape must be (batch, *event) with positive sizes; got {shape}")
@@ -209,7 +212,8 @@ def sample(
         raise ValueError(f"x_T must have shape {shape}; got {tuple(x_T.shape)}")
     y0 = x_T.reshape(shape[0], -1)
 
-    counter = _Counter(guided_score(score_model, sde, items))
+    counter = _Counter(CheckedScore(guided_score(CheckedScore(score_model), sde, items),
+                                    "the guided score"))  # fmt: skip
     pf = spec.kind in ("ode", "knot")
     sde_type = "stratonovich" if spec.kind in ("ode", "adaptive") else "ito"
     rev = reverse(sde, counter, probability_flow=pf, shape=shape[1:], eps=float(knots[-1]),
@@ -247,6 +251,8 @@ def sample(
             s = counter(x, t_end)
         view = (-1,) + (1,) * (x.dim() - 1)
         x = tweedie(x, s, sde.alpha(t_end).reshape(view), sde.sigma(t_end).reshape(view)).detach()
+    if not bool(torch.isfinite(x).all()):
+        raise DivergenceError(float(knots[-1]), len(path))
     if return_info:
         info = {"nfe": counter.nfe, "method": method, "steps": steps, "knots": knots}
         return x, info
