@@ -26,6 +26,15 @@ def pick_peaks(
     """
     if (pen is None) == (n_bkps is None):
         raise ValueError(f"give exactly one of pen and n_bkps; got pen={pen!r}, n_bkps={n_bkps!r}")
+    if (
+        isinstance(min_distance, bool)
+        or not isinstance(min_distance, (int, np.integer))
+        or min_distance < 1
+    ):
+        # 0 or less suppresses nothing (the loop would pick the same peak forever)
+        raise ValueError(f"min_distance must be an integer >= 1; got {min_distance!r}")
+    if pen is not None and not np.isfinite(pen):
+        raise ValueError(f"pen must be a finite number; got {pen!r}")
     s = np.where(np.isnan(score), -np.inf, np.asarray(score, dtype=float))
     peaks: list[int] = []
     while True:

@@ -99,6 +99,10 @@ def solve(
     """
     check_protocol(sde)
     y0, ts = _check_y0_ts(y0, ts)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None; got {type(generator).__name__}"
+        )
     per_series = ts.dim() == 2
     cls = _check_method(method, sde)
     adj = _check_adjoint(adjoint)
@@ -330,6 +334,10 @@ def _check_y0_ts(y0, ts):
         )
     if y0.dim() != 2:
         raise ValueError(f"y0 must have shape (batch, state); got shape {tuple(y0.shape)}")
+    if y0.shape[0] == 0 or y0.shape[1] == 0:
+        raise ValueError(
+            f"y0 must hold at least one series with at least one state; got shape {tuple(y0.shape)}"
+        )
     if not y0.is_floating_point():
         raise TypeError(f"y0 must be a floating-point tensor; got dtype {y0.dtype}")
     if not bool(torch.isfinite(y0).all()):

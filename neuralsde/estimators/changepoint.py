@@ -175,6 +175,18 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
             raise ValueError(f"estimator must be one of {ESTIMATORS}; got {self.estimator!r}")
         if not (self.pen is None or self.pen == "auto" or isinstance(self.pen, (int, float))):
             raise TypeError(f"pen must be 'auto', a number or None; got {self.pen!r}")
+        md = self.min_distance
+        if md is not None and (
+            not isinstance(md, (int, np.integer)) or isinstance(md, bool) or md < 1
+        ):
+            raise ValueError(f"min_distance must be an integer >= 1 or None; got {md!r}")
+        ridge = self.ridge
+        if (
+            isinstance(ridge, bool)
+            or not isinstance(ridge, (int, float))
+            or not (np.isfinite(ridge) and ridge >= 0)
+        ):
+            raise ValueError(f"ridge must be a finite number >= 0; got {ridge!r}")
         return int(window)
 
     # ------------------------------------------------------------------ fit
