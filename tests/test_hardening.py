@@ -77,3 +77,52 @@ def test_the_detector_checks_min_distance_and_ridge_at_fit(kw, match):
     signal = np.random.default_rng(0).normal(size=(60, 1))
     with pytest.raises(ValueError, match=match):
         LatentSDEChangeDetector(window=10, epochs=0, **kw).fit(signal)
+
+
+class _OU(torch.nn.Module):
+    noise_type, sde_type = "diagonal", "ito"
+
+    def __init__(self, nan=False):
+        super().__init__()
+        self.a, self.nan = torch.nn.Parameter(torch.tensor(1.0, dtype=torch.float64)), nan
+
+    def f(self, t, y):
+        return -self.a * y * (float("nan") if self.nan else 1.0)
+
+    def g(self, t, y):
+        return 0.3 * torch.ones_like(y)
+
+
+def _backsolve_spans(queue):
+    rng = np.random.default_rng(0)
+    spans = [(0.45, 0.56)] + [(a, a + w) for a, w in rng.uniform([0, 0.01], [1, 0.3], (9, 2))]
+    for k, (a, b) in enumerate(spans):
+        sde = _OU()
+        ts = torch.tensor([a, b], dtype=torch.float64)
+        y = solve(sde, torch.ones(3, 2, dtype=torch.float64), ts, adjoint="backsolve",
+                  generator=torch.Generator().manual_seed(k))  # fmt: skip
+        y[-1].sum().backward()
+        assert torch.isfinite(sde.a.grad)
+    queue.put("done")
+
+
+def test_backsolve_on_short_float64_spans_does_not_hang():
+    """ts = [0.45, 0.56] in float64 hung in torchsde's BrownianInterval: one query over a
+    rounding-sized last step reshaped its dependency tree down to that size."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_backsolve_spans, args=(queue,))
+    proc.start()
+    proc.join(240)
+    if proc.is_alive():
+        proc.kill()
+        pytest.fail("backsolve on a short float64 span still hangs")
+    assert queue.get(timeout=5) == "done"
+
+
+def test_backsolve_output_is_checked_for_divergence():
+    from neuralsde.core.loop import DivergenceError
+
+    with pytest.raises(DivergenceError):
+        solve(_OU(nan=True), torch.ones(2, 1, dtype=torch.float64),
+              torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), adjoint="backsolve")  # fmt: skip

@@ -119,8 +119,14 @@ class QueryBrownian:
         return Increment(self.bm(ta, tb))
 
 
-def interval(t0, t1, size, *, levy_area=False, generator=None, dtype=None, device=None):
-    """A queryable torchsde ``BrownianInterval`` on [t0, t1] seeded from ``generator``."""
+def interval(t0, t1, size, *, levy_area=False, generator=None, dtype=None, device=None,
+             dt=None):  # fmt: skip
+    """A queryable torchsde ``BrownianInterval`` on [t0, t1] seeded from ``generator``.
+
+    ``dt``: the step size it will be queried at, if known. Without it the interval shapes its
+    dependency tree from the queries it sees, and one query over a tiny interval (a step of
+    1e-17 left by rounding) makes it split down to that size, which does not end in practice
+    (torchsde issue #36)."""
     import torchsde
 
     return torchsde.BrownianInterval(
@@ -131,6 +137,7 @@ def interval(t0, t1, size, *, levy_area=False, generator=None, dtype=None, devic
         device=device,
         entropy=seed_from(generator),
         levy_area_approximation="space-time" if levy_area else "none",
+        dt=None if dt is None else float(dt),
     )
 
 

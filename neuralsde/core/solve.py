@@ -210,12 +210,19 @@ def _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, opti
                params):  # fmt: skip
     import torchsde
 
-    if bm is None:
-        bm = interval(ts[0], ts[-1], size, levy_area=cls.levy_area, generator=generator,
-                      dtype=y0.dtype, device=y0.device)  # fmt: skip
     kwargs = {}
     if ctrl is not None:
         kwargs = dict(adaptive=True, rtol=ctrl.rtol, atol=ctrl.atol)
+    else:
+        # torchsde steps to min(t + dt, ts[-1]); with t accumulated in floating point the last
+        # step can be ~1e-17 long. A step a hair longer than span / n lands the n-th step on
+        # ts[-1] exactly, and the Brownian interval gets dt so that no tiny query reshapes it.
+        span = float(ts[-1] - ts[0])
+        n = max(1, math.ceil(span / dt - 1e-9))
+        dt = span / n * (1 + 64 * torch.finfo(y0.dtype).eps)
+    if bm is None:
+        bm = interval(ts[0], ts[-1], size, levy_area=cls.levy_area, generator=generator,
+                      dtype=y0.dtype, device=y0.device, dt=None if ctrl else dt)  # fmt: skip
 
     def run(a, y0_, adjoint_params):
         module = sde if not terms.uses_args else _WithArgs(sde, terms, a)
@@ -232,7 +239,12 @@ def _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, opti
         )
 
     problem = Problem(None, None, None, y0, None, ts[0], ts[-1], args, None, params, 0)
-    return adj.solve(problem, run)
+    ys = adj.solve(problem, run)
+    finite = torch.isfinite(ys.detach()).reshape(len(ys), -1).all(-1)
+    if not bool(finite.all()):  # the normal path's check, on torchsde's outputs
+        k = int((~finite).nonzero()[0])
+        raise DivergenceError(float(ts[k]), k)
+    return ys
 
 
 def _positive(name, value):
