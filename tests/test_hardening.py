@@ -126,3 +126,49 @@ def test_backsolve_output_is_checked_for_divergence():
     with pytest.raises(DivergenceError):
         solve(_OU(nan=True), torch.ones(2, 1, dtype=torch.float64),
               torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), adjoint="backsolve")  # fmt: skip
+
+
+def _saved_classifier(tmp_path):
+    from neuralsde.estimators import SDEClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 10, 2)).astype(np.float32)
+    y = np.array([0, 1] * 8)
+    clf = SDEClassifier(epochs=1, hidden=8, random_state=0, verbose=False).fit(X, y)
+    return clf, clf.save(tmp_path / "clf"), X
+
+
+def test_a_flipped_byte_in_the_weights_is_refused_on_load(tmp_path):
+    """A one-byte flip inside the weights used to load silently (a bias changed by 5e37)."""
+    from neuralsde.estimators import SDEClassifier
+
+    _, folder, _ = _saved_classifier(tmp_path)
+    path = folder / "weights.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x40
+    path.write_bytes(bytes(data))
+    with pytest.raises(
+        ValueError, match="corrupted or truncated: it does not match the SHA-256 recorded"
+    ):
+        SDEClassifier.load(folder)
+
+
+def test_a_fitted_entry_cannot_overwrite_methods(tmp_path):
+    import json
+
+    from neuralsde.estimators import SDEClassifier
+
+    clf, folder, X = _saved_classifier(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["fitted"]["predict"] = "boom"
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"'fitted' may hold only .* got \['predict'\]"):
+        SDEClassifier.load(folder)
+
+
+def test_a_saved_classifier_round_trips(tmp_path):
+    from neuralsde.estimators import SDEClassifier
+
+    clf, folder, X = _saved_classifier(tmp_path)
+    again = SDEClassifier.load(folder)
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))

@@ -4,13 +4,15 @@ and saving as safetensors weights plus a versioned JSON config (never a pickle).
 A saved estimator is a folder:
 
 * ``config.json``: ``{"format": "neuralsde-estimator", "schema": 1, "estimator": <class>,
-  "version": <neuralsde version>, "params": get_params(), "fitted": <JSON-able state>}``;
+  "version": <neuralsde version>, "params": get_params(), "fitted": <JSON-able state>,
+  "weights_sha256": <hex digest of the weights file, checked on load>}``;
 * ``weights.safetensors``: every tensor of the fitted state (module weights under
   ``"<module>.<name>"``, arrays under their attribute's name).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -51,6 +53,7 @@ class NeuralSDEEstimator(BaseEstimator):
     """
 
     _fitted_json: tuple[str, ...] = ()
+    _fitted_extra: tuple[str, ...] = ()  # other keys a subclass's own _fitted_state writes
     _fitted_tensors: tuple[str, ...] = ()
     _modules: tuple[str, ...] = ("model_",)
     _fitted_marker = "model_"
@@ -125,9 +128,10 @@ class NeuralSDEEstimator(BaseEstimator):
             "params": {k: _to_json(v) for k, v in self.get_params(deep=False).items()},
             "fitted": state,
         }
-        (folder / CONFIG).write_text(json.dumps(config, indent=2))
         save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
                   str(folder / WEIGHTS))  # fmt: skip
+        config["weights_sha256"] = _sha256(folder / WEIGHTS)
+        (folder / CONFIG).write_text(json.dumps(config, indent=2))
         return folder
 
     @classmethod
@@ -164,6 +168,12 @@ class NeuralSDEEstimator(BaseEstimator):
                 f"{config_path} has schema {schema!r}, written by neuralsde "
                 f"{config.get('version')}; this version reads schema <= {SCHEMA}: upgrade"
             )
+        digest = config.get("weights_sha256")
+        if digest is not None and digest != _sha256(weights_path):
+            raise ValueError(
+                f"{weights_path} is corrupted or truncated: it does not match the SHA-256 "
+                f"recorded in {config_path} (the weights changed after saving)"
+            )
         try:
             tensors = load_file(str(weights_path))
         except (SafetensorError, OSError, ValueError) as err:
@@ -176,11 +186,23 @@ class NeuralSDEEstimator(BaseEstimator):
                              f"{err}") from None  # fmt: skip
         if device is not None and "device" in params:
             est.device = device
-        est._restore(config.get("fitted", {}), tensors)
+        fitted = config.get("fitted", {})
+        known = {*cls._fitted_json, *cls._fitted_extra, "scaler_"}
+        unknown = sorted(set(fitted) - known) if isinstance(fitted, dict) else None
+        if unknown is None or unknown:
+            raise ValueError(
+                f"{config_path}: 'fitted' may hold only {sorted(known)}; got "
+                f"{unknown if unknown is not None else type(fitted).__name__}"
+            )
+        est._restore(fitted, tensors)
         return est
 
 
 # ------------------------------------------------------------------------------ JSON values
+def _sha256(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def _to_json(v):
     """Parameters and fitted values as JSON: numpy scalars and arrays become lists, tagged
     so that :func:`_from_json` restores arrays (with their dtype) and tuples."""

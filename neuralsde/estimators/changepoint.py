@@ -428,6 +428,7 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
 
     # ------------------------------------------------------------------ persistence
     _fitted_json = ("window_", "n_samples_", "dof_")
+    _fitted_extra = ("series",)
     _modules = ()
     _fitted_marker = "score_"
 
