@@ -172,3 +172,42 @@ def test_a_saved_classifier_round_trips(tmp_path):
     clf, folder, X = _saved_classifier(tmp_path)
     again = SDEClassifier.load(folder)
     np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+
+
+def _series(n=16):
+    return np.random.default_rng(0).normal(size=(n, 10, 2)).astype(np.float32)
+
+
+@pytest.mark.parametrize("y,exc,match", [
+    (np.array([0.0, 1.0, np.nan, 1.0] * 4), ValueError, "y holds missing labels"),
+    (np.array([0, 1, None, 1] * 4, dtype=object), ValueError, "y holds missing labels"),
+    (np.array([0, "a", 0, "a"] * 4, dtype=object), TypeError, "y mixes label types"),
+])  # fmt: skip
+def test_missing_or_mixed_labels_are_refused_not_made_a_class(y, exc, match):
+    """NaN labels used to become a class: classes_ = [0., 1., nan]."""
+    from neuralsde.estimators import SDEClassifier
+
+    with pytest.raises(exc, match=match):
+        SDEClassifier(epochs=1, hidden=8, verbose=False).fit(_series(), y)
+
+
+def test_unseen_eval_set_labels_are_refused_not_remapped():
+    from neuralsde.estimators import SDEClassifier
+
+    y = np.array([0, 1] * 8)
+    with pytest.raises(
+        ValueError, match=r"eval_set y holds labels the training labels y do not: \[7\]"
+    ):
+        SDEClassifier(epochs=1, hidden=8, verbose=False).fit(
+            _series(), y, eval_set=(_series(4), np.array([0, 1, 7, 0]))
+        )
+
+
+def test_random_state_none_means_the_same_split_as_the_regressors_default():
+    """random_state=None split at random in the classifier and meant 0 in the regressor."""
+    from neuralsde.estimators import SDEClassifier
+
+    y = np.array([0, 1] * 8)
+    a = SDEClassifier(epochs=1, hidden=8, verbose=False, random_state=None).fit(_series(), y)
+    b = SDEClassifier(epochs=1, hidden=8, verbose=False, random_state=None).fit(_series(), y)
+    np.testing.assert_array_equal(a.predict_proba(_series()), b.predict_proba(_series()))

@@ -378,11 +378,16 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
         if eval_set is not None:
             X_val, y_val = eval_set
             train_idx, val_batch = np.arange(len(y)), self._batch(X_val, "eval_set X")
-            val_y = np.searchsorted(classes, _labels(y_val, val_batch, "eval_set y"))
+            y_val = _labels(y_val, val_batch, "eval_set y")
+            unseen = sorted(set(np.unique(y_val).tolist()) - set(classes.tolist()))
+            if unseen:
+                raise ValueError(
+                    f"eval_set y holds labels the training labels y do not: {unseen[:5]}"
+                )
+            val_y = np.searchsorted(classes, y_val)
         elif self.patience is not None and self.validation_fraction > 0:
-            train_idx, val_idx = _stratified_holdout(
-                y_idx, self.validation_fraction, self.random_state
-            )
+            seed = 0 if self.random_state is None else int(self.random_state)  # as the model's
+            train_idx, val_idx = _stratified_holdout(y_idx, self.validation_fraction, seed)
             val_batch, val_y = (batch[val_idx], y_idx[val_idx]) if len(val_idx) else (None, None)
         else:
             train_idx, val_batch, val_y = np.arange(len(y)), None, None
@@ -436,6 +441,18 @@ def _labels(y, batch, name):
         raise ValueError(
             f"{name} must have shape ({batch.batch_size},) (one label per series); "
             f"got shape {y.shape}"
+        )
+    if y.dtype == object:
+        missing = [i for i, v in enumerate(y) if v is None or (isinstance(v, float) and v != v)]
+        if missing:
+            raise ValueError(f"{name} holds missing labels (None or NaN) at {missing[:5]}")
+        kinds = sorted({type(v).__name__ for v in y})
+        if len(kinds) > 1:
+            raise TypeError(f"{name} mixes label types {kinds}; use one type for all labels")
+    elif y.dtype.kind == "f" and not bool(np.isfinite(y).all()):
+        raise ValueError(
+            f"{name} holds missing labels (NaN or inf) at {np.flatnonzero(~np.isfinite(y))[:5]}"
+            f"; NaN would otherwise become a class of its own"
         )
     return y
 
