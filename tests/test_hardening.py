@@ -211,3 +211,22 @@ def test_random_state_none_means_the_same_split_as_the_regressors_default():
     a = SDEClassifier(epochs=1, hidden=8, verbose=False, random_state=None).fit(_series(), y)
     b = SDEClassifier(epochs=1, hidden=8, verbose=False, random_state=None).fit(_series(), y)
     np.testing.assert_array_equal(a.predict_proba(_series()), b.predict_proba(_series()))
+
+
+def test_all_nan_regression_targets_are_refused():
+    """They gave all-NaN predictions without an error."""
+    from neuralsde.estimators import SDERegressor
+
+    X = _series(8)
+    with pytest.raises(ValueError, match=r"y holds no target \(all NaN\)"):
+        SDERegressor(epochs=1, hidden=8, verbose=False).fit(X, np.full(X.shape[:2], np.nan))
+
+
+def test_inputs_too_large_to_standardise_are_refused():
+    """X * 1e300 gave value_std_ = inf and silently zeroed every input."""
+    from neuralsde.estimators import SDEClassifier
+
+    with pytest.raises(ValueError, match="too large to standardise"):
+        SDEClassifier(epochs=1, hidden=8, verbose=False).fit(
+            _series().astype(np.float64) * 1e300, np.array([0, 1] * 8)
+        )

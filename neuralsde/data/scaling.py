@@ -61,6 +61,12 @@ class Scaler:
         mean = vals.sum((0, 1)) / count
         var = (torch.where(obs, batch.values.to(torch.float64) - mean, 0.0) ** 2).sum((0, 1))
         std = (var / count).sqrt()
+        if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
+            bad = int((~(torch.isfinite(mean) & torch.isfinite(std))).nonzero()[0])
+            raise ValueError(
+                f"X: the observations of channel {bad} are too large to standardise (their "
+                f"mean or spread overflows float64: values near 1e300?); rescale them"
+            )
         std = torch.where(std > 0, std, torch.ones_like(std))
         return cls(offset, span if span > 0 else 1.0, tuple(mean.tolist()), tuple(std.tolist()),
                    batch.time_encoding)  # fmt: skip

@@ -544,6 +544,8 @@ class SDERegressor(RegressorMixin, _SDEBase):
                 f"({batch.values.shape[0]}, {batch.values.shape[1]}, outputs); "
                 f"got shape {tuple(arr.shape)}"
             )
+        if not bool(torch.isfinite(arr).any()):
+            raise ValueError("y holds no target (all NaN); pass observed targets, or y=None")
         return arr
 
     def fit(self, X, y=None, callback=None):
