@@ -29,18 +29,24 @@ def _empty_batch_adaptive(queue):
         queue.put(str(e))
 
 
-def test_an_empty_batch_is_refused_instead_of_hanging():
-    """solve with rtol/atol on an empty batch used to hang: run it in a child process with a
-    time limit, so a regression fails the test instead of the suite."""
+def _in_child(target, limit: float, what: str):
+    """Run ``target(queue)`` in a child process under a time limit (a hang then fails the
+    test, not the suite); return what it put on the queue."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_empty_batch_adaptive, args=(queue,))
+    proc = ctx.Process(target=target, args=(queue,))
     proc.start()
-    proc.join(120)
+    proc.join(limit)
     if proc.is_alive():
         proc.kill()
-        pytest.fail("solve on an empty batch with rtol/atol still hangs")
-    assert "y0 must hold at least one series" in queue.get(timeout=5)
+        pytest.fail(f"{what} still hangs")
+    return queue.get(timeout=5)
+
+
+def test_an_empty_batch_is_refused_instead_of_hanging():
+    """solve with rtol/atol on an empty batch used to hang."""
+    message = _in_child(_empty_batch_adaptive, 120, "solve on an empty batch with rtol/atol")
+    assert "y0 must hold at least one series" in message
 
 
 @pytest.mark.parametrize("dt", [1e-9, 1e-7])
@@ -109,15 +115,7 @@ def _backsolve_spans(queue):
 def test_backsolve_on_short_float64_spans_does_not_hang():
     """ts = [0.45, 0.56] in float64 hung in torchsde's BrownianInterval: one query over a
     rounding-sized last step reshaped its dependency tree down to that size."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    proc = ctx.Process(target=_backsolve_spans, args=(queue,))
-    proc.start()
-    proc.join(240)
-    if proc.is_alive():
-        proc.kill()
-        pytest.fail("backsolve on a short float64 span still hangs")
-    assert queue.get(timeout=5) == "done"
+    assert _in_child(_backsolve_spans, 240, "backsolve on a short float64 span") == "done"
 
 
 def test_backsolve_output_is_checked_for_divergence():
