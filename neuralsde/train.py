@@ -29,6 +29,21 @@ class DivergenceWarning(RuntimeWarning):
     """Training stopped because a loss or a gradient was not finite."""
 
 
+class TrainingDiverged(FloatingPointError):
+    """A non-finite loss or gradient (or a solver divergence) before any epoch was kept:
+    there is no state worth returning. ``.epoch``, ``.step`` (None in validation) and
+    ``.phase`` (``"training"`` or ``"validation"``) say where; the model holds its initial
+    state again."""
+
+    def __init__(self, epoch: int, step: int | None, phase: str = "training"):
+        self.epoch, self.step, self.phase = epoch, step, phase
+        where = f"epoch {epoch}" + ("" if step is None else f" batch {step}")
+        super().__init__(
+            f"training diverged in {phase} at {where}, before any epoch finished with a finite "
+            f"loss: nothing was kept; try a smaller lr, gradient clipping or a smaller dt"
+        )
+
+
 @dataclass
 class History:
     """What happened during :func:`fit`.
@@ -174,8 +189,12 @@ def fit(
     early).
 
     Divergence guard: a non-finite loss or gradient, or a ``FloatingPointError`` raised by
-    the solver, stops training with a :class:`DivergenceWarning` naming the epoch and step;
-    the best state saved so far is restored (the initial state if none was saved).
+    the solver, in training or in the validation pass, stops training with a
+    :class:`DivergenceWarning` naming the epoch (and step) and restores the best state saved
+    so far. When no epoch was kept yet there is nothing to return: the initial state is
+    restored and :class:`TrainingDiverged` is raised. A ``KeyboardInterrupt`` restores the
+    best state so far, sets ``history.stopped = "interrupted"`` and is re-raised (the
+    estimators then leave themselves unfitted).
 
     ``callback(epoch, model, history)`` runs after each epoch; it may store values in
     ``history.extra`` and returns ``True`` to stop.
@@ -214,8 +233,27 @@ def fit(
 
     history = History()
     best_state = copy.deepcopy(model.state_dict())
-    bad_epochs = 0
     bar = tqdm(range(int(epochs)), desc=desc, disable=not verbose) if tqdm else range(int(epochs))
+    try:
+        _epochs(bar, model, loss_fn, train, val, val_fn, batch_size, generator, optimizer,
+                scheduler, params, grad_clip, min_delta, patience, min_epochs, callback, verbose,
+                history, best_state)  # fmt: skip
+    except KeyboardInterrupt:
+        history.stopped = "interrupted"
+        raise
+    finally:
+        if tqdm and verbose:
+            bar.close()
+        model.load_state_dict(best_state)
+        model.eval()
+    return history
+
+
+def _epochs(bar, model, loss_fn, train, val, val_fn, batch_size, generator, optimizer,
+            scheduler, params, grad_clip, min_delta, patience, min_epochs, callback, verbose,
+            history, best_state):  # fmt: skip
+    """The epochs of :func:`fit`; ``best_state`` (a dict) is updated in place."""
+    bad_epochs = 0
     for epoch in bar:
         start = time.perf_counter()
         history.lr.append(optimizer.param_groups[0]["lr"])
@@ -245,11 +283,13 @@ def fit(
         if diverged_step is not None:
             history.stopped = f"diverged at epoch {epoch} step {diverged_step}"
             history.epoch_time.append(time.perf_counter() - start)
+            if history.best_epoch == -1:
+                raise TrainingDiverged(epoch, diverged_step)
             warnings.warn(
                 f"training stopped: loss or gradient not finite at epoch {epoch} step "
                 f"{diverged_step}; restoring the best state (epoch {history.best_epoch})",
                 DivergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
             break
         if count == 0:
@@ -259,20 +299,35 @@ def fit(
 
         if val is not None:
             model.eval()
-            with torch.no_grad():
-                score = (
-                    float(val_fn(model, val))
-                    if val_fn
-                    else _mean_loss(model, loss_fn, val, batch_size)
-                )
+            try:
+                with torch.no_grad():
+                    score = (
+                        float(val_fn(model, val))
+                        if val_fn
+                        else _mean_loss(model, loss_fn, val, batch_size)
+                    )
+            except FloatingPointError:  # a solver's DivergenceError in the validation pass
+                score = math.nan
             history.val_loss.append(score)
+            if not math.isfinite(score):
+                history.stopped = f"diverged in validation at epoch {epoch}"
+                history.epoch_time.append(time.perf_counter() - start)
+                if history.best_epoch == -1:
+                    raise TrainingDiverged(epoch, None, "validation")
+                warnings.warn(
+                    f"training stopped: validation loss not finite at epoch {epoch}; restoring "
+                    f"the best state (epoch {history.best_epoch})",
+                    DivergenceWarning,
+                    stacklevel=3,
+                )
+                break
         else:
             score = train_loss
         history.epoch_time.append(time.perf_counter() - start)
 
         if math.isfinite(score) and score < history.best_val - min_delta:
             history.best_val, history.best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_state.update(copy.deepcopy(model.state_dict()))
             bad_epochs = 0
         else:
             bad_epochs += 1
@@ -292,8 +347,3 @@ def fit(
         if patience is not None and bad_epochs >= int(patience) and epoch + 1 >= int(min_epochs):
             history.stopped = "early_stopping"
             break
-    if tqdm and verbose:
-        bar.close()
-    model.load_state_dict(best_state)
-    model.eval()
-    return history

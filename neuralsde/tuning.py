@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import clone
 
+from neuralsde.train import TrainingDiverged
+
 __all__ = ["DEFAULT_SPACE", "TuneResult", "tune"]
 
 # the reference search space (torch-ists/param_search.py), with the drift width searched too
@@ -33,8 +35,9 @@ class TuneResult:
     Attributes:
         best_params: the chosen values of the searched parameters.
         best_value: their validation score (lowest validation loss over the trial's epochs).
-        trials: one dict per trial: ``number``, ``params``, ``value``, ``state`` (``COMPLETE``
-            or ``PRUNED``), ``epochs`` run and ``seconds``.
+        trials: one dict per trial: ``number``, ``params``, ``value``, ``state`` (``COMPLETE``,
+            ``PRUNED``, or ``DIVERGED`` when training diverged before any epoch was kept: value
+            1e30), ``epochs`` run and ``seconds``.
         search_seconds: wall time of the search (without the final fit).
         best_estimator: the estimator refitted with ``best_params`` and its own ``epochs``
             (None with ``refit=False``).
@@ -174,7 +177,13 @@ def tune(
             return False
 
         start = time.perf_counter()
-        model.fit(X_train, y_train, eval_set=eval_set, callback=report)
+        try:
+            model.fit(X_train, y_train, eval_set=eval_set, callback=report)
+        except TrainingDiverged as err:  # nothing kept: the worst value, and the search goes on
+            records.append({"number": trial.number, "params": params, "value": 1e30,
+                            "state": "DIVERGED", "epochs": err.epoch + 1,
+                            "seconds": time.perf_counter() - start})  # fmt: skip
+            return 1e30
         h = model.history_
         value = h.best_val if math.isfinite(h.best_val) else 1e30
         records.append({

@@ -228,3 +228,35 @@ def test_inputs_too_large_to_standardise_are_refused():
         SDEClassifier(epochs=1, hidden=8, verbose=False).fit(
             _series().astype(np.float64) * 1e300, np.array([0, 1] * 8)
         )
+
+
+def test_an_interrupted_fit_leaves_the_estimator_unfitted():
+    """A KeyboardInterrupt during fit left model_ with partial weights, no history_, and the
+    module in train mode (28 of 28 cases). The documented choice: the estimator is unfitted."""
+    from sklearn.exceptions import NotFittedError
+
+    from neuralsde.estimators import SDEClassifier
+
+    def interrupt(epoch, model, history):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return False
+
+    clf = SDEClassifier(epochs=5, hidden=8, verbose=False)
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(_series(), np.array([0, 1] * 8), callback=interrupt)
+    assert not [k for k in vars(clf) if k.endswith("_") and not k.startswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(_series())
+
+
+def test_a_fit_that_diverges_at_once_raises_and_leaves_the_estimator_unfitted():
+    """Divergence at the first step returned normally with an untrained model."""
+    from neuralsde.estimators import SDERegressor
+    from neuralsde.train import TrainingDiverged
+
+    reg = SDERegressor(epochs=3, hidden=8, verbose=False, lr=1e30)
+    X = _series(8)
+    with pytest.raises(TrainingDiverged, match="at epoch 0"):
+        reg.fit(X)
+    assert not hasattr(reg, "model_")

@@ -111,15 +111,70 @@ def test_divergence_guard_names_epoch_and_step_and_keeps_best_state():
         assert torch.isfinite(v).all()
 
 
-def test_solver_floating_point_error_counts_as_divergence():
+def test_divergence_before_any_epoch_was_kept_raises_and_restores_the_initial_state():
+    """It used to return normally with a warning and an untrained model (issue 19)."""
+    from neuralsde.train import TrainingDiverged
+
     net = torch.nn.Linear(1, 1)
+    initial = copy.deepcopy(net.state_dict())
 
     def loss(model, batch):
         raise FloatingPointError("solve diverged at t=0.3 step 4")
 
-    with pytest.warns(DivergenceWarning, match="epoch 0 step 0"):
-        hist = fit(net, loss, torch.zeros(4, 1), epochs=3, verbose=False)
-    assert hist.best_epoch == -1
+    with pytest.raises(TrainingDiverged, match="in training at epoch 0 batch 0") as err:
+        fit(net, loss, torch.zeros(4, 1), epochs=3, verbose=False)
+    assert (err.value.epoch, err.value.step) == (0, 0)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, initial[k])
+
+
+def test_divergence_in_validation_is_guarded_like_training():
+    """The validation pass raised the solver's DivergenceError (naming a solver step, not the
+    epoch) and left the diverged weights in the model (issue 19)."""
+    from neuralsde.core.loop import DivergenceError
+
+    x, y = _line_data()
+    net = torch.nn.Linear(2, 1)
+    states, calls = [], {"n": 0}
+
+    def val_fn(model, val):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise DivergenceError(0.5, 7)
+        return float(_mse(model, val))
+
+    def record(e, m, h):
+        states.append(copy.deepcopy(m.state_dict()))
+
+    with pytest.warns(DivergenceWarning, match="validation loss not finite at epoch 2"):
+        hist = fit(net, _mse, (x, y), val=(x, y), val_fn=val_fn, epochs=10, lr=0.01,
+                   verbose=False, patience=None, callback=record)  # fmt: skip
+    assert hist.stopped == "diverged in validation at epoch 2" and hist.best_epoch == 1
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, states[1][k])
+
+
+def test_an_interrupt_restores_the_best_state_and_is_re_raised():
+    x, y = _line_data()
+    net = torch.nn.Linear(2, 1)
+    states, calls = [], {"n": 0}
+
+    def loss(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 3 * 4 + 2:  # 4 batches per epoch: epoch 3, batch 1
+            raise KeyboardInterrupt
+        return _mse(model, batch)
+
+    def record(e, m, h):
+        states.append((h.best_epoch, copy.deepcopy(m.state_dict())))
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(net, loss, (x, y), val=(x, y), epochs=10, batch_size=16, lr=0.01, verbose=False,
+            patience=None, callback=record)  # fmt: skip
+    best = states[-1][0]
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, states[best][1][k])
+    assert not net.training
 
 
 def test_callback_can_record_values_and_stop():

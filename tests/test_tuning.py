@@ -89,3 +89,23 @@ def test_a_bad_search_space_is_refused_naming_the_parameter(space, match):
     with pytest.raises(ValueError, match=match):
         tune(SDEClassifier(verbose=False), train, train.labels, eval_set=(val, val.labels),
              n_trials=1, epochs=1, space=space)  # fmt: skip
+
+
+class DivergingClassifier(SDEClassifier):
+    """Diverges at once (nothing kept) when hidden is 4; trains normally otherwise."""
+
+    def fit(self, X, y=None, eval_set=None, callback=None):
+        from neuralsde.train import TrainingDiverged
+
+        if self.hidden == 4:
+            raise TrainingDiverged(0, 0)
+        return super().fit(X, y, eval_set=eval_set, callback=callback)
+
+
+def test_a_trial_that_diverges_at_once_gets_the_worst_value_and_the_search_goes_on():
+    train, val, _ = _splits()
+    res = tune(DivergingClassifier(verbose=False, epochs=2), train, train.labels,
+               eval_set=(val, val.labels), n_trials=4, epochs=2,
+               space={"hidden": [4, 8]})  # fmt: skip
+    states = {r["params"]["hidden"]: r["state"] for r in res.trials}
+    assert states.get(4) == "DIVERGED" and res.best_params["hidden"] == 8

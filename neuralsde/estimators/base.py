@@ -12,6 +12,7 @@ A saved estimator is a folder:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -51,6 +52,11 @@ class NeuralSDEEstimator(BaseEstimator):
     ``model_`` by default) and rebuild them from parameters and fitted state in
     ``_build_modules()``.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "fit" in cls.__dict__:
+            cls.fit = _atomic(cls.__dict__["fit"])
 
     _fitted_json: tuple[str, ...] = ()
     _fitted_extra: tuple[str, ...] = ()  # other keys a subclass's own _fitted_state writes
@@ -199,6 +205,24 @@ class NeuralSDEEstimator(BaseEstimator):
 
 
 # ------------------------------------------------------------------------------ JSON values
+def _atomic(fit):
+    """``fit`` that leaves the estimator unfitted when it does not finish: on any exception
+    (an interrupt, a divergence with nothing kept, bad input found late) every fitted
+    attribute (a name ending in ``_``) is removed before the exception goes on, so a
+    half-trained model never looks fitted."""
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+                delattr(self, name)
+            raise
+
+    return wrapper
+
+
 def _sha256(path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
