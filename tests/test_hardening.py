@@ -260,3 +260,24 @@ def test_a_fit_that_diverges_at_once_raises_and_leaves_the_estimator_unfitted():
     with pytest.raises(TrainingDiverged, match="at epoch 0"):
         reg.fit(X)
     assert not hasattr(reg, "model_")
+
+
+def test_a_validation_fraction_that_leaves_no_training_series_is_named():
+    """validation_fraction=0.99 failed with a message naming batch_size."""
+    from neuralsde.estimators import SDEClassifier
+
+    with pytest.raises(ValueError, match=r"validation_fraction=0.99 holds out every training"):
+        SDEClassifier(epochs=1, hidden=8, verbose=False, validation_fraction=0.99).fit(
+            _series(), np.array([0, 1] * 8)
+        )
+
+
+@pytest.mark.parametrize("n_samples", [0, -3, 2.5, True])
+def test_forecaster_predict_names_a_bad_n_samples(n_samples):
+    from neuralsde.datasets import simulate_ou
+    from neuralsde.estimators import LatentSDEForecaster
+
+    data = simulate_ou(n_series=4, n_times=12, seed=0)
+    model = LatentSDEForecaster(epochs=1, verbose=False).fit(data)
+    with pytest.raises(ValueError, match=f"n_samples must be an integer >= 1; got {n_samples!r}"):
+        model.predict(data, n_samples=n_samples)

@@ -260,6 +260,12 @@ class LatentSDEForecaster(NeuralSDEEstimator):
             included), ``mean`` and ``median (series, time, channel)`` and
             ``quantiles (quantile, series, time, channel)``, in data units.
         """
+        if (
+            isinstance(n_samples, bool)
+            or not isinstance(n_samples, (int, np.integer))
+            or (n_samples < 1)
+        ):
+            raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}")
         check_is_fitted(self, "model_")
         batch = self._batch(X)
         check_observed(batch)

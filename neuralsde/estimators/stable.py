@@ -388,6 +388,12 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
         elif self.patience is not None and self.validation_fraction > 0:
             seed = 0 if self.random_state is None else int(self.random_state)  # as the model's
             train_idx, val_idx = _stratified_holdout(y_idx, self.validation_fraction, seed)
+            if len(np.unique(y_idx[train_idx])) < len(classes):
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction!r} holds out every training "
+                    f"series of some class ({len(y)} series, {len(classes)} classes); lower it "
+                    f"or pass eval_set"
+                )
             val_batch, val_y = (batch[val_idx], y_idx[val_idx]) if len(val_idx) else (None, None)
         else:
             train_idx, val_batch, val_y = np.arange(len(y)), None, None
