@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from .brownian import Increment
 from .loop import Attempt, DivergenceError
 
 
@@ -214,9 +215,11 @@ class SeriesController:
     def time_of(t):
         return t
 
-    def attempt(self, step, source, y, state):
-        from .brownian import Increment
+    def _active(self):
+        """``(batch, 1)``: the series that have not reached ``t1``."""
+        return self.t < self.t1 - 1e-12 * max(1.0, abs(self.t1))
 
+    def attempt(self, step, source, y, state):
         bm = getattr(source, "bm", None)
         if not hasattr(bm, "value"):
             raise TypeError(
@@ -227,7 +230,7 @@ class SeriesController:
             self.t = torch.full((y.shape[0], 1), self.t0, dtype=y.dtype, device=y.device)
             self.h = torch.full_like(self.t, self.h0)
             self.w = bm.value(self.t).to(y.dtype)
-        active = self.t < self.t1 - 1e-12 * max(1.0, abs(self.t1))
+        active = self._active()
         if not bool(active.any()):
             return None
         self.attempts += 1
@@ -247,5 +250,5 @@ class SeriesController:
         y_new = torch.where(accept, y1, y)
         self.w = torch.where(accept, w1, self.w)
         self.t = torch.where(accept, t1, self.t)
-        done = not bool((self.t < self.t1 - 1e-12 * max(1.0, abs(self.t1))).any())
+        done = not bool(self._active().any())
         return Attempt(True, y_new, state1, self.t, 1 if done else None)

@@ -50,10 +50,10 @@ class ReverseSDE(Reverse):
     State ``y: (batch, prod(shape))`` (flattened ``x: (batch, *shape)``), reverse time ``u``
     with forward time ``t = time(u)``. Exposes what the diffusion samplers read at the knots
     of a schedule: ``alpha(u)``, ``sigma(u)`` (the forward marginal's coefficients), the data
-    prediction ``data_prediction(u, y) = (y + sigma^2 score) / alpha`` (Tweedie),
-    :meth:`coefficients` (float64 ``alpha, sigma`` at a knot, from a table) and
-    :meth:`data_from_drift` (the data prediction recovered from a drift value, so the
-    evaluation ``solve`` makes at the start is not repeated).
+    prediction ``data_prediction(u, y) = (y + sigma^2 score) / alpha`` (Tweedie), the knot
+    table (``knots``, ``knot_times``, ``knot_alpha``, ``knot_sigma`` in float64, and
+    :meth:`data_at_knot`) and :meth:`data_from_drift` (the data prediction recovered from a
+    drift value, so the evaluation ``solve`` makes at the start is not repeated).
 
     Args:
         path: forward times of the knots, ``(N + 1,)``, from ``T``; strictly decreasing for a
@@ -100,28 +100,27 @@ class ReverseSDE(Reverse):
         self.knot_sigma = forward.sigma(t64).double().numpy()
 
     # --- the time map u -> t ----------------------------------------------------------------
+    def _segment(self, u):
+        """``(i, u)``: the piece of the path that holds ``u`` (right-continuous), as indices."""
+        u = torch.as_tensor(u)
+        knots = torch.from_numpy(self.knots).to(u.device)
+        i = torch.searchsorted(knots, u.detach().double(), right=True) - 1
+        return i.clamp(0, len(self.knots) - 2), u
+
     def time(self, u):
         """Forward time ``t`` at reverse time ``u`` (a float or tensor of any shape)."""
         if self.monotone:
             return self.t_start - u
-        u = torch.as_tensor(u)
-        knots = torch.from_numpy(self.knots).to(u.device)
-        i = (torch.searchsorted(knots, u.detach().double(), right=True) - 1).clamp(
-            0, len(self.knots) - 2
-        )
+        i, u = self._segment(u)
         t0 = torch.from_numpy(self.knot_times).to(u.device)[i]
         up = torch.from_numpy(np.sign(np.diff(self.knot_times))).to(u.device)[i]
-        return (t0 + up * (u.double() - knots[i])).to(u.dtype)
+        return (t0 + up * (u.double() - torch.from_numpy(self.knots).to(u.device)[i])).to(u.dtype)
 
     def speed(self, u):
         """``-dt/du``: None (1) on a schedule; ``-1`` on the rising pieces of a path."""
         if self.monotone:
             return None
-        u = torch.as_tensor(u)
-        knots = torch.from_numpy(self.knots).to(u.device)
-        i = (torch.searchsorted(knots, u.detach().double(), right=True) - 1).clamp(
-            0, len(self.knots) - 2
-        )
+        i, u = self._segment(u)
         down = torch.from_numpy(-np.sign(np.diff(self.knot_times))).to(u.device)
         return down[i].to(u.dtype)
 
@@ -133,11 +132,6 @@ class ReverseSDE(Reverse):
         if i == len(self.knots) or (i > 0 and u - self.knots[i - 1] < self.knots[i] - u):
             i -= 1
         return i
-
-    def coefficients(self, u) -> tuple[float, float]:
-        """Float64 ``(alpha, sigma)`` of the forward marginal at the knot at ``u``."""
-        i = self.knot_index(u)
-        return float(self.knot_alpha[i]), float(self.knot_sigma[i])
 
     # --- structure --------------------------------------------------------------------------
     def _shape(self, y):
@@ -158,8 +152,7 @@ class ReverseSDE(Reverse):
 
     def data_prediction(self, u, y):
         """Tweedie's denoiser ``E[x_0 | x_t = y]`` at ``t = time(u)``."""
-        t = torch.as_tensor(self.time(u)).to(y)
-        return tweedie(y, self.score_at(y, t), self.forward_sde.alpha(t), self.forward_sde.sigma(t))
+        return self.data_at_time(self.time(u), y)
 
     def data_at_knot(self, i: int, y):
         """Tweedie's denoiser at knot ``i``, from the knot table (no time arithmetic)."""

@@ -212,8 +212,10 @@ def sample(
         raise ValueError(f"x_T must have shape {shape}; got {tuple(x_T.shape)}")
     y0 = x_T.reshape(shape[0], -1)
 
-    counter = _Counter(CheckedScore(guided_score(CheckedScore(score_model), sde, items),
-                                    "the guided score"))  # fmt: skip
+    score = CheckedScore(score_model)  # the guidance terms are checked when there are some
+    if items:
+        score = CheckedScore(guided_score(score, sde, items), "the guided score")
+    counter = _Counter(score)
     pf = spec.kind in ("ode", "knot")
     sde_type = "stratonovich" if spec.kind in ("ode", "adaptive") else "ito"
     rev = reverse(sde, counter, probability_flow=pf, shape=shape[1:], eps=float(knots[-1]),
