@@ -3,7 +3,8 @@
 
     python3 dev.py demo          # create .venv, install everything, run the demo
     python3 dev.py test          # same setup, then the fast test suite (what CI runs)
-    python3 dev.py test --all    # every test, the slow statistical and training ones too
+    python3 dev.py test --all    # every test, the slow statistical and training ones too,
+                                 # and the fuzz properties' slow profile (3,000+ cases)
     python3 dev.py bench         # the solver benchmarks (writes benchmarks/results/)
 
 torch is installed pinned (torch==2.13.0, a CPU build) before anything that depends on
@@ -84,6 +85,8 @@ def main(argv: list[str]) -> int:
         # Two pytest workers on two cores, one torch thread each (no oversubscription).
         env["OMP_NUM_THREADS"] = "1"
         marker = [] if "--all" in rest else ["-m", "not slow"]
+        if "--all" in rest:  # the fuzz properties' slow profile: ten times the cases
+            env.setdefault("NEURALSDE_FUZZ_PROFILE", "slow")
         rest = [a for a in rest if a != "--all"]
         return run(str(PY), "-m", "pytest", "-n", "2", *marker, *rest, check=False, env=env)
     return 0

@@ -152,6 +152,16 @@ SECTIONS = [
     ("Diffusion on time-series windows (issue #6)", "diffusion_trajectories", ""),
     ("Darcy fields (issue #6)", "diffusion_darcy", ""),
     ("Change points (issue #7)", "changepoint", ""),
+    (
+        "Hostile input: fuzzing every public entry point (issue #19)",
+        "fuzz_tally",
+        "`python benchmarks/fuzz_tally.py [--tree OLD --label before]`: the properties of "
+        "`tests/fuzz` (slow profile) run in tally mode; per property, the cases that gave an "
+        "obscure error (A), a silently wrong result (B), a hang or runaway allocation (C), "
+        "executed untrusted data (D), or behaved (E: a right result, or a clear error naming "
+        "the argument). `before` is the tree at 524a980, before issue 19's fixes, measured by "
+        "the same properties; each case ran under a 20 s and 3 GiB limit.",
+    ),
 ]
 
 

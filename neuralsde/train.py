@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from neuralsde.core.arguments import non_negative, positive, positive_int
+
 try:
     from tqdm.auto import tqdm
 except ImportError:  # pragma: no cover - tqdm is a dependency
@@ -222,10 +224,15 @@ def fit(
     """
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable (model, batch) -> loss; got {type(loss_fn)}")
-    if int(epochs) < 1:
-        raise ValueError(f"epochs must be a positive integer; got {epochs!r}")
-    if patience is not None and int(patience) < 1:
-        raise ValueError(f"patience must be a positive integer or None; got {patience!r}")
+    epochs = positive_int(epochs, "epochs")
+    patience = positive_int(patience, "patience", allow_none=True)
+    batch_size = positive_int(batch_size, "batch_size", allow_none=True)
+    min_epochs = positive_int(min_epochs, "min_epochs", minimum=0)
+    if optimizer is None:
+        lr = positive(lr, "lr")
+        weight_decay = non_negative(weight_decay, "weight_decay")
+    grad_clip = positive(grad_clip, "grad_clip", allow_none=True)
+    min_delta = non_negative(min_delta, "min_delta")
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer is None:
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)

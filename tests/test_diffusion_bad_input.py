@@ -19,7 +19,7 @@ def test_unknown_method_is_named():
 
 @pytest.mark.parametrize("steps", [0, -3])
 def test_steps_below_one(steps):
-    with pytest.raises(ValueError, match=rf"steps must be >= 1; got {steps}"):
+    with pytest.raises(ValueError, match=rf"steps must be a positive integer; got {steps}"):
         sample(SCORE, SDE_, (4, 2), method="euler", steps=steps)
 
 
@@ -116,7 +116,7 @@ def test_a_score_without_a_gradient_path_is_refused_by_log_likelihood():
 
 
 @pytest.mark.parametrize("steps,exc,match", [
-    (0, ValueError, "steps must be >= 1; got 0"),
+    (0, ValueError, "steps must be a positive integer; got 0"),
     (2.5, TypeError, "steps must be a positive integer; got float"),
     (True, TypeError, "steps must be a positive integer; got bool"),
 ])  # fmt: skip
@@ -150,7 +150,7 @@ def test_nan_observations_and_fractional_masks_are_refused(cls):
 
 
 def test_negative_snr_and_generator_of_the_wrong_type_are_refused():
-    with pytest.raises(ValueError, match="snr must be a positive number; got -0.1"):
+    with pytest.raises(ValueError, match="snr must be positive and finite; got -0.1"):
         sample(SCORE, SDE_, (4, 2), method="pc", steps=5, snr=-0.1)
     with pytest.raises(TypeError, match="generator must be a torch.Generator or None; got int"):
         sample(SCORE, SDE_, (4, 2), method="euler", steps=5, generator=5)

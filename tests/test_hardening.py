@@ -1,5 +1,5 @@
-"""Regression tests for issue 19's reported cases that this stop fixed (the rest of the issue
-is open): each reproduces the original case, which used to hang or fail obscurely."""
+"""Regression tests for issue 19's reported cases: each reproduces the original case, which
+used to hang, lose data silently or fail obscurely."""
 
 import multiprocessing as mp
 
@@ -281,3 +281,186 @@ def test_forecaster_predict_names_a_bad_n_samples(n_samples):
     model = LatentSDEForecaster(epochs=1, verbose=False).fit(data)
     with pytest.raises(ValueError, match=f"n_samples must be an integer >= 1; got {n_samples!r}"):
         model.predict(data, n_samples=n_samples)
+
+
+# ------------------------------------------------------------------ the data layer (item 2)
+def test_float32_values_keep_float64_times_and_every_value():
+    """float32 values dragged the times to float32: two epoch-second stamps merged and an
+    observed value was lost."""
+    from neuralsde.data import IrregularBatch
+
+    t, v = [[1.6e9, 1.6e9 + 10], [1.6e9 + 20]], [np.array([1.0, 2.0], np.float32),
+                                                 np.array([3.0], np.float32)]  # fmt: skip
+    b = IrregularBatch.from_arrays(t, v)
+    assert b.times.dtype == torch.float64 and b.values.dtype == torch.float32
+    da = b.to_xarray()
+    assert da["time"].values.tolist() == [1.6e9, 1.6e9 + 10, 1.6e9 + 20]
+    assert np.nansum(da.values) == 6.0 and int(np.isfinite(da.values).sum()) == 3
+    assert b.to(torch.float32).times.dtype == torch.float64
+
+
+def test_hourly_stamps_over_three_years_come_back_exactly_with_float32_values():
+    """They shifted by up to 8 s."""
+    import pandas as pd
+
+    from neuralsde.data import IrregularBatch
+
+    stamps = pd.date_range("2020-01-01", periods=3 * 365 * 24, freq="h")
+    s = pd.Series(np.arange(len(stamps), dtype=np.float32), index=stamps)
+    back = IrregularBatch.coerce(s).to_xarray()
+    assert np.array_equal(back["time"].values, stamps.values)
+    assert np.array_equal(back.values.reshape(-1), s.values)
+
+
+def test_nanosecond_stamps_spanning_years_are_refused_with_a_unit_that_holds_them():
+    """Offsets beyond 2**53 ns lost their last digits silently."""
+    from neuralsde.data import IrregularBatch
+
+    stamps = np.array(["2020-01-01T00:00:00.000000001", "2023-01-01"], dtype="datetime64[ns]")
+    with pytest.raises(ValueError, match=r"times spans .* ns .* beyond 2\*\*53.*time_unit='us'"):
+        IrregularBatch.from_arrays(stamps, [1.0, 2.0])
+    b = IrregularBatch.from_arrays(stamps, [1.0, 2.0], time_unit="us")  # rounding, chosen
+    assert b.datetimes()[0, 1] == stamps[1]
+
+
+def test_integers_beyond_2_53_are_refused_not_rounded():
+    from neuralsde.data import IrregularBatch
+
+    with pytest.raises(ValueError, match=r"values\[0\] holds the integer 9007199254740993"):
+        IrregularBatch.from_arrays([0.0, 1.0], np.array([1, 2**53 + 1], dtype=np.int64))
+    b = IrregularBatch.from_arrays([0.0, 1.0], np.array([1, 2**53], dtype=np.int64))
+    assert b.values[0, 1, 0].item() == 2.0**53
+
+
+def test_a_narrower_dtype_that_overflows_is_refused():
+    """dtype=torch.float32 turned 1e300 into inf."""
+    from neuralsde.data import IrregularBatch
+
+    with pytest.raises(ValueError, match=r"values\[0\] holds 1e\+300 .* beyond the range of"):
+        IrregularBatch.from_arrays([0.0, 1.0], [1.0, 1e300], dtype=torch.float32)
+    b = IrregularBatch.from_arrays([0.0, 1.0], [1.0, 1e300])
+    with pytest.raises(ValueError, match="values holds 1e\\+300"):
+        b.to(torch.float32)
+
+
+# ------------------------------------------------------------------ save and load (item 4)
+@pytest.mark.parametrize("dtype", [np.int8, np.uint16, np.bool_, "<U3"])
+def test_label_dtypes_survive_save_and_load(tmp_path, dtype):
+    """int8 labels came back as int64."""
+    from neuralsde.estimators import SDEClassifier
+
+    X = _series()
+    y = (np.arange(16) % 2).astype(dtype) if dtype != "<U3" else np.array(["ab", "cde"] * 8)
+    clf = SDEClassifier(epochs=1, hidden=8, verbose=False).fit(X, y)
+    again = SDEClassifier.load(clf.save(tmp_path / "clf"))
+    assert clf.classes_.dtype == again.classes_.dtype == np.asarray(y).dtype
+    assert again.predict(X).dtype == np.asarray(y).dtype
+
+
+def test_a_config_with_missing_pieces_is_named_on_load(tmp_path):
+    import json
+
+    from neuralsde.estimators import SDEClassifier
+
+    _, folder, _ = _saved_classifier(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    del config["fitted"]["n_channels_"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config.json: the fitted state is incomplete"):
+        SDEClassifier.load(folder)
+    del config["params"]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"config.json has no 'params' object"):
+        SDEClassifier.load(folder)
+
+
+# ------------------------------------------------------------------ obscure errors (item 6)
+class _Changing(SDE):
+    noise_type, sde_type = "diagonal", "ito"
+
+    def __init__(self, trouble):
+        super().__init__()
+        self.trouble = trouble
+
+    def f(self, t, y):
+        return torch.cat([-y, -y], -1) if self.trouble == "shape" and float(t) > 0 else -y
+
+    def g(self, t, y):
+        g = torch.ones_like(y)
+        return g.float() if self.trouble == "dtype" else g
+
+
+def test_drift_and_diffusion_of_another_dtype_are_named():
+    y0 = torch.ones(3, 2, dtype=torch.float64)
+    with pytest.raises(TypeError, match=r"g\(t, y\) returned dtype torch.float32 for y0 of"):
+        solve(_Changing("dtype"), y0, torch.tensor([0.0, 1.0], dtype=torch.float64), dt=0.1)
+
+
+def test_a_state_that_changes_shape_after_t0_is_named():
+    y0 = torch.ones(3, 2)
+    with pytest.raises(ValueError, match=r"drift f\(t, y\) or the diffusion g\(t, y\) returned"):
+        solve(_Changing("shape"), y0, torch.tensor([0.0, 1.0]), dt=0.1)
+
+
+@pytest.mark.parametrize("device,exc,match", [
+    ("cuda", ValueError, "this machine has no cuda device"),
+    ("bogus", ValueError, "device must name a device such as 'cpu'"),
+    (5, TypeError, "device must be a string"),
+    ("meta", ValueError, "device must be one of"),
+])  # fmt: skip
+def test_a_device_this_machine_lacks_is_named(device, exc, match):
+    from neuralsde.estimators import SDEClassifier
+
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(exc, match=match):
+        SDEClassifier(device=device, epochs=1, verbose=False).fit(_series(), np.arange(16) % 2)
+
+
+@pytest.mark.parametrize("cls", ["SDEClassifier", "SDERegressor"])
+def test_series_of_length_one_are_named_not_a_torchcde_error(cls):
+    from neuralsde import estimators
+
+    X = np.random.default_rng(0).normal(size=(6, 1, 1))
+    est = getattr(estimators, cls)(epochs=1, verbose=False)
+    with pytest.raises(ValueError, match="X holds a single distinct time stamp"):
+        est.fit(X, np.arange(6) % 2) if cls == "SDEClassifier" else est.fit(X)
+
+
+def test_an_ill_conditioned_fractional_noise_is_refused_with_the_largest_k():
+    """K=50 failed in a Cholesky factorisation."""
+    from neuralsde.noise import MarkovFBM
+
+    with pytest.raises(ValueError, match=r"K=50 with gamma_max=20 .* use K <= 6"):
+        MarkovFBM(K=50, gamma_max=20.0)
+    MarkovFBM(K=6, gamma_max=20.0)  # the largest accepted one works
+
+
+def test_pick_peaks_on_an_empty_score_and_bad_n_bkps():
+    assert pick_peaks(np.array([]), 1, pen=0.0) == []
+    with pytest.raises(ValueError, match="n_bkps must be an integer >= 0; got 1.5"):
+        pick_peaks(np.array([1.0, 2.0]), 1, n_bkps=1.5)
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    ({"lr": -1.0}, ValueError, "lr must be positive and finite; got -1.0"),
+    ({"lr": float("nan")}, ValueError, "lr must be positive and finite; got nan"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be a positive integer or None"),
+    ({"epochs": True}, TypeError, "epochs must be a positive integer"),
+])  # fmt: skip
+def test_train_fit_names_a_bad_argument(kw, exc, match):
+    """lr=-1 gave torch's 'Invalid learning rate'."""
+    from neuralsde import train
+
+    model = torch.nn.Linear(1, 1)
+    x = torch.ones(4, 1)
+    with pytest.raises(exc, match=match):
+        train.fit(model, lambda m, b: m(b).pow(2).mean(), x, verbose=False, **kw)
+
+
+def test_an_adaptive_solve_past_max_steps_raises_step_limit_error():
+    from neuralsde.core import StepLimitError
+
+    with pytest.raises(StepLimitError, match=r"max_steps=50 steps at t="):
+        solve(_Decay(), torch.ones(2, 1), torch.tensor([0.0, 10.0]), rtol=1e-8, atol=1e-8,
+              max_steps=50, generator=torch.Generator().manual_seed(0))  # fmt: skip

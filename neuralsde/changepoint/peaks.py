@@ -35,13 +35,20 @@ def pick_peaks(
         raise ValueError(f"min_distance must be an integer >= 1; got {min_distance!r}")
     if pen is not None and not np.isfinite(pen):
         raise ValueError(f"pen must be a finite number; got {pen!r}")
-    s = np.where(np.isnan(score), -np.inf, np.asarray(score, dtype=float))
+    if n_bkps is not None and (
+        isinstance(n_bkps, bool) or not isinstance(n_bkps, (int, np.integer)) or n_bkps < 0
+    ):
+        raise ValueError(f"n_bkps must be an integer >= 0; got {n_bkps!r}")
+    s = np.asarray(score, dtype=float)
+    if s.ndim != 1:
+        raise ValueError(f"score must be 1-D (n,); got shape {s.shape}")
+    s = np.where(np.isnan(s), -np.inf, s)
     peaks: list[int] = []
     while True:
         if n_bkps is not None and len(peaks) == n_bkps:
             break
-        i = int(np.argmax(s))
-        if not np.isfinite(s[i]):
+        i = int(np.argmax(s)) if s.size else 0
+        if not s.size or not np.isfinite(s[i]):
             if n_bkps is not None:
                 raise ValueError(
                     f"n_bkps={n_bkps} is more than the {len(peaks)} breakpoints that fit at a "

@@ -4,7 +4,7 @@ models, data or diffusion."""
 
 from .brownian import BrownianPath, Increment
 from .control import PIController, StepDoubling
-from .loop import DivergenceError
+from .loop import DivergenceError, StepLimitError
 from .methods import METHODS, Method, register, sde_type_of
 from .sde import SDE, check_protocol
 from .solve import solve
@@ -16,6 +16,7 @@ __all__ = [
     "BrownianPath",
     "Controlled",
     "DivergenceError",
+    "StepLimitError",
     "Increment",
     "LogQP",
     "Method",

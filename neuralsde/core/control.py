@@ -19,7 +19,7 @@ import math
 import torch
 
 from .brownian import Increment
-from .loop import Attempt, DivergenceError
+from .loop import Attempt, DivergenceError, StepLimitError
 
 
 class ConstantSteps:
@@ -96,18 +96,21 @@ class _Adaptive:
         last = self.h >= t_out - t
         t1 = t_out if last else t + self.h
         h = t1 - t
+        # at the floor a step is accepted whatever its error (t + h - t can exceed dt_min
+        # by rounding, which used to reject such steps forever)
+        at_floor = self.h <= self.dt_min or h <= self.dt_min
         y1, state1, err = self.trial(step, source, t, t1, h, y, state)
         if not math.isfinite(err):  # a finite err implies a finite y1
             if not bool(torch.isfinite(y1).all()):
                 raise DivergenceError(t1, self.n + 1)
             err = 1e10
-        accepted = err <= 1.0 or h <= self.dt_min
+        accepted = err <= 1.0 or at_floor
         self.h = max(self.dt_min, h * self.factor(err, accepted))
         if not accepted:
             return Attempt(False, y, state, t1, None)
         self.t, self.n = t1, self.n + 1
         if self.n >= self.max_steps:
-            raise RuntimeError(f"adaptive solve exceeded max_steps={self.max_steps} at t={t1:.6g}")
+            raise StepLimitError(self.max_steps, t1)
         landing = None
         if last:
             landing, self.k = self.k, self.k + 1
@@ -235,7 +238,7 @@ class SeriesController:
             return None
         self.attempts += 1
         if self.attempts > self.max_steps:
-            raise RuntimeError(f"adaptive solve exceeded max_steps={self.max_steps} attempts")
+            raise StepLimitError(self.max_steps)
         h = torch.where(active, torch.minimum(self.h, self.t1 - self.t), torch.zeros_like(self.h))
         t1 = torch.where(active & (h >= self.t1 - self.t), torch.full_like(h, self.t1), self.t + h)
         w1 = bm.value(t1).to(y.dtype)

@@ -21,6 +21,19 @@ class DivergenceError(FloatingPointError):
         )
 
 
+class StepLimitError(RuntimeError):
+    """Raised when an adaptive solve takes ``max_steps`` steps (or attempts) without reaching
+    the last output time: a stiff problem, or tolerances too tight for the noise."""
+
+    def __init__(self, max_steps: int, time: float | None = None):
+        self.max_steps, self.time = max_steps, time
+        where = f" at t={time:.6g}" if time is not None else ""
+        super().__init__(
+            f"adaptive solve took max_steps={max_steps} steps{where} without finishing; "
+            "loosen rtol/atol, raise max_steps, or use fixed steps (dt)"
+        )
+
+
 class Attempt(NamedTuple):
     """One attempted step, as a controller reports it to the loop.
 
@@ -49,20 +62,35 @@ def integrate(controller, step, source, y, state, visit, check_every: int = 32):
     y = visit(controller.start, y)
     recent: list = []
     n = 0
-    while (a := controller.attempt(step, source, y, state)) is not None:
-        if not a.accepted:
-            continue
-        y, state, n = a.y, a.state, n + 1
-        if check_every:
-            recent.append((a.time, y))
-            if len(recent) == check_every:
-                check_finite(recent, n - len(recent) + 1, controller.time_of)
-                recent = []
-        if a.landing is not None:
-            y = visit(a.landing, y)
+    try:
+        while (a := controller.attempt(step, source, y, state)) is not None:
+            if not a.accepted:
+                continue
+            y, state, n = a.y, a.state, n + 1
+            if check_every:
+                recent.append((a.time, y))
+                if len(recent) == check_every:
+                    check_finite(recent, n - len(recent) + 1, controller.time_of)
+                    recent = []
+            if a.landing is not None:
+                y = visit(a.landing, y)
+    except RuntimeError as err:
+        if not _shape_mismatch(err):
+            raise
+        raise ValueError(
+            f"the drift f(t, y) or the diffusion g(t, y) returned a tensor that does not fit "
+            f"the state (shape {tuple(y.shape)}, dtype {y.dtype}) after step {n}; they must "
+            f"keep the state's shape and dtype at every t, not only at t0 ({err})"
+        ) from None
     if recent:
         check_finite(recent, n - len(recent) + 1, controller.time_of)
     return y, state
+
+
+def _shape_mismatch(err: RuntimeError) -> bool:
+    """True for torch's errors about tensors whose shapes or dtypes do not fit together."""
+    text = str(err)
+    return any(s in text for s in ("must match the size", "shape", "dtype", "expected scalar"))
 
 
 def check_finite(recent, first_step: int, time_of=float) -> None:

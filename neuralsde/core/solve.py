@@ -8,12 +8,12 @@ hands everything to an adjoint object, which runs the loop of :mod:`neuralsde.co
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 
 from .adjoint import Backsolve, Direct, Outputs, Problem, Reversible
+from .arguments import check_generator, positive
 from .brownian import GridBrownian, QueryBrownian, interval
 from .control import ConstantSteps, PIController, SeriesController, StepDoubling
 from .grid import given_grid, series_grid, step_grid
@@ -82,6 +82,11 @@ def solve(
     Returns:
         (T, batch, state) tensor.
 
+    Raises:
+        TypeError / ValueError: a bad argument, named in the message.
+        DivergenceError: the state stopped being finite (its time and step are named).
+        StepLimitError: an adaptive solve took ``max_steps`` steps without finishing.
+
     Example:
         >>> import torch
         >>> from neuralsde import SDE, solve
@@ -99,10 +104,7 @@ def solve(
     """
     check_protocol(sde)
     y0, ts = _check_y0_ts(y0, ts)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None; got {type(generator).__name__}"
-        )
+    check_generator(generator)
     per_series = ts.dim() == 2
     cls = _check_method(method, sde)
     adj = _check_adjoint(adjoint)
@@ -112,7 +114,7 @@ def solve(
     if per_series:
         _check_per_series(sde, cls, fixed, adj)
     span = float((ts[-1] - ts[0]).max())
-    dt = span / 100 if dt is None else _positive("dt", dt)
+    dt = span / 100 if dt is None else positive(dt, "dt")
     terms = Terms(sde)
 
     if grid is not None:
@@ -247,14 +249,6 @@ def _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, opti
     return ys
 
 
-def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a positive number; got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be positive and finite; got {value}")
-    return float(value)
-
-
 def _check_adjoint(adjoint):
     if isinstance(adjoint, (Direct, Reversible, Backsolve)):
         return adjoint
@@ -297,8 +291,8 @@ def _check_controller(controller, rtol, atol, dt_min, cls, sde):
                 raise ValueError("controller='constant' takes no rtol/atol")
             return None
         tol = dict(
-            rtol=1e-3 if rtol is None else _positive("rtol", rtol),
-            atol=1e-6 if atol is None else _positive("atol", atol),
+            rtol=1e-3 if rtol is None else positive(rtol, "rtol"),
+            atol=1e-6 if atol is None else positive(atol, "atol"),
             dt_min=dt_min,
         )
         embedded = cls.has_error_estimate(sde.noise_type)
@@ -405,3 +399,9 @@ def _check_drift_diffusion(sde, fg0, y0):
     if not isinstance(g, torch.Tensor):
         raise TypeError(f"g(t, y) must return a tensor; got {type(g).__name__}")
     check_diffusion_shape(sde.noise_type, g, y0)
+    for name, value in (("f", f), ("g", g)):
+        if value.dtype != y0.dtype:
+            raise TypeError(
+                f"{name}(t, y) returned dtype {value.dtype} for y0 of dtype {y0.dtype}; the "
+                f"drift and diffusion must return the state's dtype"
+            )

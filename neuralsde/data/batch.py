@@ -23,7 +23,7 @@ from .signatures import logsignature as _logsignature
 from .signatures import signature as _signature
 from .signatures import windowed_logsignature
 from .timeaxis import TimeEncoding, decode_times
-from .validation import validate_padded
+from .validation import narrow, validate_padded
 
 __all__ = ["IrregularBatch"]
 
@@ -33,8 +33,9 @@ class IrregularBatch:
     """A batch of ``B`` irregular series with ``C`` channels, padded to ``L`` time points.
 
     Attributes:
-        times: ``(B, L)`` float times, NaN where padded. Datetime stamps are stored as floats
-            ``(stamp - time_encoding.origin) / time_encoding.unit``.
+        times: ``(B, L)`` float64 times, NaN where padded, whatever the dtype of ``values``
+            (float32 times would merge or shift stamps such as epoch seconds). Datetime stamps
+            are stored as floats ``(stamp - time_encoding.origin) / time_encoding.unit``.
         values: ``(B, L, C)``, NaN where missing or padded.
         lengths: ``(B,)`` int64 number of time stamps of each series.
         series: ``(B,)`` series identifiers.
@@ -78,7 +79,9 @@ class IrregularBatch:
             times: ``B`` arrays ``(L_i,)`` (float or datetime64), or ``(B, L)``, or one ``(L,)``.
             values: ``B`` arrays ``(L_i, C)`` / ``(L_i,)``, or ``(B, L, C)`` / ``(B, L)``.
             series, channels, labels: optional ids ``(B,)``, names ``(C,)``, labels ``(B,)``.
-            dtype: tensor dtype; default float32 if every input is float32, else float64.
+            dtype: dtype of ``values``; default float32 if every input is float32, else float64.
+                Times are always float64. A dtype that cannot hold a value (``1e300`` as
+                float32) raises ``ValueError``.
             time_unit: unit for datetime times (default: the coarsest exact unit).
 
         Raises:
@@ -225,11 +228,13 @@ class IrregularBatch:
         batch = len(t_list)
         n_channels = v_list[0].shape[1] if v_list[0].ndim == 2 else 1
         length = max(len(t) for t in t_list)
-        times = torch.full((batch, length), float("nan"), dtype=dtype)
+        times = torch.full((batch, length), float("nan"), dtype=torch.float64)
         values = torch.full((batch, length, n_channels), float("nan"), dtype=dtype)
         for i, (t, v) in enumerate(zip(t_list, v_list, strict=True)):
-            times[i, : len(t)] = torch.as_tensor(t, dtype=dtype)
-            values[i, : len(t)] = torch.as_tensor(v, dtype=dtype).reshape(len(t), n_channels)
+            times[i, : len(t)] = torch.as_tensor(t, dtype=torch.float64)
+            values[i, : len(t)] = narrow(torch.as_tensor(v), dtype, "values", i).reshape(
+                len(t), n_channels
+            )
         lengths = torch.tensor([len(t) for t in t_list], dtype=torch.long)
         series = np.arange(batch) if series is None else np.asarray(series)
         channels = np.arange(n_channels) if channels is None else np.asarray(channels)
@@ -292,11 +297,14 @@ class IrregularBatch:
         )
 
     def to(self, dtype: torch.dtype | None = None, device=None) -> IrregularBatch:
-        """The same batch with tensors cast / moved (``lengths`` stays int64)."""
+        """The same batch with ``values`` cast to ``dtype`` and every tensor moved to
+        ``device`` (``times`` stays float64, ``lengths`` int64). A dtype that cannot hold a
+        value raises ``ValueError``."""
+        values = self.values if dtype is None else narrow(self.values, dtype, "values")
         return replace(
             self,
-            times=self.times.to(device=device, dtype=dtype),
-            values=self.values.to(device=device, dtype=dtype),
+            times=self.times.to(device=device),
+            values=values.to(device=device),
             lengths=self.lengths.to(device=device),
         )
 

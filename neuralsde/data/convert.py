@@ -45,7 +45,7 @@ def encode_time_list(times, unit: str | None = None):
         return times, None
     if isinstance(times, np.ndarray) or not isinstance(times, Sequence):
         if is_datetime(times):
-            out, enc = encode_times(times, unit)
+            out, enc = encode_times(times, unit, name="times")
             return out, enc
         return times, None
     arrays = [np.asarray(t) for t in times]
@@ -59,9 +59,9 @@ def encode_time_list(times, unit: str | None = None):
             "times; all series must use the same kind of time stamps"
         )
     if all(a.ndim == 0 for a in arrays):  # a flat list of stamps is one series
-        out, enc = encode_times(np.asarray(arrays), unit)
+        out, enc = encode_times(np.asarray(arrays), unit, name="times")
         return out, enc
-    flat, enc = encode_times(np.concatenate([a.ravel() for a in arrays]), unit)
+    flat, enc = encode_times(np.concatenate([a.ravel() for a in arrays]), unit, name="times")
     splits = np.cumsum([a.size for a in arrays])[:-1]
     return [p.reshape(a.shape) for p, a in zip(np.split(flat, splits), arrays, strict=True)], enc
 

@@ -42,14 +42,20 @@ def is_datetime(t) -> bool:
     return np.issubdtype(np.asarray(t).dtype, np.datetime64)
 
 
-def encode_times(t, unit: str | None = None, origin=None) -> tuple[np.ndarray, TimeEncoding]:
+def encode_times(
+    t, unit: str | None = None, origin=None, name: str = "t"
+) -> tuple[np.ndarray, TimeEncoding]:
     """Encode datetime64 stamps ``t`` (any shape, NaT allowed) as float64 offsets.
 
     Args:
         t: datetime64 array-like.
         unit: one of ``"D", "h", "m", "s", "ms", "us", "ns"``; ``None`` picks the coarsest unit
-            in which every offset is a whole number (so decoding is exact).
-        origin: the datetime mapped to 0; ``None`` uses the earliest stamp.
+            in which every offset is a whole number (so decoding is exact). Offsets beyond
+            2**53 units (nanosecond stamps spanning more than ~104 days) raise ``ValueError``
+            naming a unit that holds them.
+        origin: the datetime mapped to 0; ``None`` uses the earliest stamp (floored to whole
+            ``unit`` when ``unit`` is given, so stamps on whole units stay exact).
+        name: how ``t`` is named in error messages.
 
     Returns:
         ``(floats, encoding)`` with ``floats`` of the same shape as ``t`` (NaT -> NaN).
@@ -61,20 +67,46 @@ def encode_times(t, unit: str | None = None, origin=None) -> tuple[np.ndarray, T
     """
     arr = np.asarray(t)
     if not np.issubdtype(arr.dtype, np.datetime64):
-        raise TypeError(f"t must hold datetime64 values, got dtype {arr.dtype}")
+        raise TypeError(f"{name} must hold datetime64 values, got dtype {arr.dtype}")
     if unit is not None and unit not in _NS_PER_UNIT:
         raise ValueError(f"unit must be one of {_UNITS}, got {unit!r}")
     ns = arr.astype("datetime64[ns]")
     valid = ~np.isnat(ns)
     if not valid.any():
-        raise ValueError("t holds no valid datetime (every entry is NaT)")
-    origin = ns[valid].min() if origin is None else np.datetime64(origin, "ns")
+        raise ValueError(f"{name} holds no valid datetime (every entry is NaT)")
+    if not np.array_equal(ns[valid].astype(arr.dtype), arr[valid]):
+        raise ValueError(
+            f"{name} holds stamps outside the range of datetime64[ns] (years 1678 to 2261), e.g. "
+            f"{arr[valid][ns[valid].astype(arr.dtype) != arr[valid]][0]}"
+        )
+    if origin is None:  # the earliest stamp, in whole units when the unit is given
+        origin = ns[valid].min()
+        if unit is not None:
+            origin = origin.astype(f"datetime64[{unit}]").astype("datetime64[ns]")
+    else:
+        origin = np.datetime64(origin, "ns")
     offsets = (ns - origin).astype(np.int64)
     if unit is None:
         unit = next(u for u in _UNITS if np.all(offsets[valid] % _NS_PER_UNIT[u] == 0))
+    _check_exact(offsets[valid], unit, name)
     out = np.full(arr.shape, np.nan)
     out[valid] = offsets[valid] / _NS_PER_UNIT[unit]
     return out, TimeEncoding(unit=unit, origin=origin, dtype=str(arr.dtype))
+
+
+def _check_exact(offsets: np.ndarray, unit: str, name: str) -> None:
+    """Float64 offsets are exact whole units only up to 2**53 (about 104 days of
+    nanoseconds); refuse stamps that would be rounded, and say which unit would hold them."""
+    largest = int(np.abs(offsets).max()) // _NS_PER_UNIT[unit]
+    if largest <= 2**53:
+        return
+    coarser = [u for u in _UNITS if int(np.abs(offsets).max()) // _NS_PER_UNIT[u] <= 2**53]
+    raise ValueError(
+        f"{name} spans {largest} {unit} from its origin, beyond 2**53, where float64 offsets "
+        f"cannot hold every stamp exactly (stamps would be rounded); pass time_unit="
+        f"{coarser[-1]!r} or coarser: stamps are then exact to that unit, and finer parts "
+        f"are kept to float64 precision"
+    )
 
 
 def decode_times(x, encoding: TimeEncoding) -> np.ndarray:

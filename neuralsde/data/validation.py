@@ -25,6 +25,7 @@ __all__ = [
     "check_rank",
     "check_strictly_increasing",
     "label",
+    "narrow",
     "validate_padded",
     "validate_series",
 ]
@@ -69,7 +70,10 @@ def as_numeric_array(x, name: str, series: int | str | None = None) -> np.ndarra
     """
     if isinstance(x, torch.Tensor):
         check_numeric(x, name, series)
-        return x.detach().cpu().to(torch.float64).numpy()
+        x = x.detach().cpu()
+        if not x.is_floating_point() and x.dtype != torch.bool:
+            _check_exact_integers(x.numpy(), name, series)
+        return x.to(torch.float64).numpy()
     try:
         arr = np.asarray(x)
     except ValueError as err:  # ragged nested lists
@@ -85,7 +89,50 @@ def as_numeric_array(x, name: str, series: int | str | None = None) -> np.ndarra
                 "got dtype object holding non-numeric entries"
             ) from None
     check_numeric(arr, name, series)
+    _check_exact_integers(arr, name, series)
     return arr.astype(np.float64)
+
+
+_EXACT_INT = 2**53  # float64 holds every integer up to this exactly
+
+
+def _check_exact_integers(arr: np.ndarray, name: str, series) -> None:
+    """Integers beyond 2**53 would be rounded by the cast to float64: refuse them."""
+    if arr.dtype.kind in "iu" and arr.size:
+        big = arr > _EXACT_INT
+        if arr.dtype.kind == "i":
+            big |= arr < -_EXACT_INT
+        if np.any(big):
+            idx = tuple(int(i) for i in np.argwhere(big)[0])
+            raise ValueError(
+                f"{label(name, series)} holds the integer {arr[idx]} at index {idx}, beyond "
+                f"2**53, where float64 cannot hold every integer (it would be rounded); "
+                f"subtract an offset or rescale before passing it"
+            )
+
+
+def narrow(x: torch.Tensor, dtype: torch.dtype, name: str, series=None) -> torch.Tensor:
+    """``x`` cast to ``dtype``, refusing a cast that turns a finite value into inf (``1e300``
+    as float32) and so would lose it.
+
+    Example:
+        >>> try:
+        ...     narrow(torch.tensor([1e300], dtype=torch.float64), torch.float32, "values")
+        ... except ValueError as err:
+        ...     print(str(err)[:54])
+        values holds 1e+300 at index (0,), beyond the range of
+    """
+    out = x.to(dtype)
+    if out.is_floating_point() and x.is_floating_point() and out.dtype != x.dtype:
+        lost = torch.isinf(out) & torch.isfinite(x)
+        if bool(lost.any()):
+            idx = tuple(int(i) for i in torch.nonzero(lost)[0])
+            raise ValueError(
+                f"{label(name, series)} holds {float(x[idx]):g} at index {idx}, beyond the "
+                f"range of {dtype} (largest {torch.finfo(dtype).max}); pass "
+                f"dtype=torch.float64 or rescale the values"
+            )
+    return out
 
 
 def as_float_tensor(x, name: str, dtype: torch.dtype, min_dim: int = 1) -> torch.Tensor:
@@ -104,7 +151,7 @@ def as_float_tensor(x, name: str, dtype: torch.dtype, min_dim: int = 1) -> torch
             f"{name} must have at least {min_dim} dimensions (n, *shape); got shape "
             f"{tuple(x.shape)}"
         )
-    x = x.to(dtype)
+    x = narrow(x, dtype, name)
     bad = ~torch.isfinite(x)
     if bool(bad.any()):
         idx = tuple(int(i) for i in torch.nonzero(bad)[0])

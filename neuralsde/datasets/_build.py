@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..core.arguments import positive_int
 from ..data.validation import as_numeric_array, check_strictly_increasing
 
 
@@ -44,9 +45,7 @@ def time_grid(
 
 
 def check_positive_int(value, name: str) -> int:
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    return positive_int(value, name)
 
 
 def make_dataset(

@@ -7,22 +7,14 @@ import numbers
 
 import torch
 
+from neuralsde.core.arguments import check_generator, positive_int
+
+__all__ = ["CheckedScore", "check_eps", "check_generator", "check_steps"]
+
 
 def check_steps(steps) -> int:
     """``steps`` as a positive int; TypeError for bools, floats and other types."""
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral):
-        raise TypeError(f"steps must be a positive integer; got {type(steps).__name__}")
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1; got {steps}")
-    return int(steps)
-
-
-def check_generator(generator) -> None:
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(
-            f"generator must be a torch.Generator or None; got {type(generator).__name__} "
-            f"(seed one with torch.Generator().manual_seed(seed))"
-        )
+    return positive_int(steps, "steps")
 
 
 def check_eps(eps, sde) -> float:

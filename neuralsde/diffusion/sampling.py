@@ -33,11 +33,13 @@ is the last step to noise level 0 of k-diffusion and diffusers).
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
 
 from neuralsde.core import reverse, solve
+from neuralsde.core.arguments import check_device, positive, positive_int
 from neuralsde.core.brownian import BrownianTree
 from neuralsde.core.control import SeriesController
 from neuralsde.core.loop import DivergenceError
@@ -173,14 +175,13 @@ def sample(
     steps = spec.steps if steps is None else check_steps(steps)
     check_generator(generator)
     eps = None if eps is None else check_eps(eps, sde)
-    if not (isinstance(snr, (int, float)) and not isinstance(snr, bool) and snr > 0):
-        raise ValueError(f"snr must be a positive number; got {snr!r}")
-    if (
-        isinstance(corrector_steps, bool)
-        or not isinstance(corrector_steps, int)
-        or (corrector_steps < 1)
+    positive(snr, "snr")
+    positive_int(corrector_steps, "corrector_steps")
+    device = None if device is None else check_device(device)
+    if isinstance(shape, str | bytes) or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape
     ):
-        raise ValueError(f"corrector_steps must be a positive integer; got {corrector_steps!r}")
+        raise TypeError(f"shape must be a tuple of integers (batch, *event); got {shape!r}")
     shape = tuple(int(s) for s in shape)
     if len(shape) < 2 or min(shape) < 1:
         raise ValueError(f"shape must be (batch, *event) with positive sizes; got {shape}")

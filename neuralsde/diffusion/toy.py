@@ -92,8 +92,18 @@ class GaussianMixture:
         return (x.to(dt) + s[:, None] ** 2 * score).to(x.dtype)
 
     def score_fn(self, sde):
-        """The exact score as a ``(x, t) -> score`` callable for ``sample``/``log_likelihood``."""
-        return lambda x, t: self.score(x, sde, t)
+        """The exact score as a ``(x, t) -> score`` callable for ``sample``/``log_likelihood``;
+        it refuses ``x`` that is not ``(batch, dim)``."""
+
+        def score(x, t):
+            if x.dim() != 2 or x.shape[1] != self.dim:
+                raise ValueError(
+                    f"x must have shape (batch, {self.dim}) for this {self.dim}-D mixture; "
+                    f"got shape {tuple(x.shape)} (check shape)"
+                )
+            return self.score(x, sde, t)
+
+        return score
 
     def _coefs(self, x, sde, t):
         b = x.shape[0]

@@ -184,6 +184,8 @@ class NeuralSDEEstimator(BaseEstimator):
             tensors = load_file(str(weights_path))
         except (SafetensorError, OSError, ValueError) as err:
             raise ValueError(f"{weights_path} is corrupted or truncated: {err}") from None
+        if not isinstance(config.get("params"), dict):
+            raise ValueError(f"{config_path} has no 'params' object: it is not a saved estimator")
         params = {k: _from_json(v) for k, v in config["params"].items()}
         try:
             est = cls(**params)
@@ -200,7 +202,13 @@ class NeuralSDEEstimator(BaseEstimator):
                 f"{config_path}: 'fitted' may hold only {sorted(known)}; got "
                 f"{unknown if unknown is not None else type(fitted).__name__}"
             )
-        est._restore(fitted, tensors)
+        try:
+            est._restore(fitted, tensors)
+        except (AttributeError, KeyError, IndexError, TypeError) as err:
+            raise ValueError(
+                f"{config_path}: the fitted state is incomplete or malformed "
+                f"({type(err).__name__}: {err})"
+            ) from None
         return est
 
 

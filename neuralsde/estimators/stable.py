@@ -16,6 +16,7 @@ import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
+from neuralsde.core.arguments import check_device
 from neuralsde.data import IrregularBatch
 from neuralsde.data.coerce import check_observed
 from neuralsde.data.scaling import Scaler
@@ -149,6 +150,7 @@ class _SDEBase(NeuralSDEEstimator):
                 raise ValueError(f"{name} must be a positive integer or None; got {value!r}")
         if self.lr is not None and not (float(self.lr) > 0 and math.isfinite(float(self.lr))):
             raise ValueError(f"lr must be a positive number or None; got {self.lr!r}")
+        check_device(self.device)
         if not 0 <= float(self.validation_fraction) < 1:
             raise ValueError(
                 f"validation_fraction must lie in [0, 1); got {self.validation_fraction!r}"
@@ -177,6 +179,13 @@ class _SDEBase(NeuralSDEEstimator):
     def _tensors(self, X, name="X"):
         """Validated, scaled ``(times (B, L), values (B, L, C))`` tensors on ``device``."""
         batch = self._batch(X, name)
+        stamps = batch.times[~torch.isnan(batch.times)]
+        if int(torch.unique(stamps).numel()) < 2:
+            raise ValueError(
+                f"{name} holds a single distinct time stamp ({float(stamps[0]):g}) across all "
+                f"its series; {type(self).__name__} reads each series as a path through time "
+                f"and needs at least 2 distinct time stamps"
+            )
         times, values = self.scaler_.transform(batch, name)
         dtype = torch.get_default_dtype()
         return times.to(dtype).to(self.device), values.to(dtype).to(self.device), batch

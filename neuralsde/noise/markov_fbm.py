@@ -33,6 +33,21 @@ def _check_hurst(hurst, name: str = "hurst") -> float:
     return float(hurst)
 
 
+MAX_CONDITION = 1e12  # of the Gram matrix A; beyond it omega = A^-1 b loses ~1e-4 in float64
+
+
+def _speeds(K: int, gamma_max: float) -> torch.Tensor:
+    """``gamma_k = r^(k - n)``, ``n = (K + 1)/2``, ``r = gamma_max^(2/(K - 1))``: ``(K,)``."""
+    n = (K + 1) / 2.0
+    r = gamma_max ** (2.0 / (K - 1))
+    return r ** (torch.arange(1, K + 1, dtype=torch.float64) - n)
+
+
+def _condition(A: torch.Tensor) -> float:
+    eig = torch.linalg.eigvalsh(A)
+    return float(eig[-1] / eig[0]) if float(eig[0]) > 0 else math.inf
+
+
 class MarkovFBM(nn.Module):
     """Markov approximation of fBM by ``K`` OU processes on a geometric grid of speeds.
 
@@ -89,9 +104,28 @@ class MarkovFBM(nn.Module):
             self.raw_hurst = nn.Parameter(raw.to(torch.get_default_dtype()))
         else:
             self.register_buffer("raw_hurst", raw)
-        g = self.gammas()
-        self.register_buffer("_chol", torch.linalg.cholesky(self._A(g)), persistent=False)
+        self.register_buffer("_chol", self._gram_cholesky(), persistent=False)
         self._cache = None
+
+    def _gram_cholesky(self) -> torch.Tensor:
+        """Cholesky factor of the Gram matrix ``A``, refusing an ill-conditioned one: when
+        the OU speeds lie too close together (large ``K`` for the span of ``gamma_max``), ``A``
+        is numerically singular and ``omega = A^-1 b`` would carry large float64 errors.
+        The choice is to refuse (naming the largest ``K`` that works) rather than to
+        regularise, which would change the approximation without saying so."""
+        A = self._A(self.gammas())
+        chol, info = torch.linalg.cholesky_ex(A)
+        cond = _condition(A)
+        if int(info) == 0 and cond <= MAX_CONDITION:
+            return chol
+        ok = [k for k in range(2, self.K) if _condition(self._A(_speeds(k, self.gamma_max)))
+              <= MAX_CONDITION]  # fmt: skip
+        raise ValueError(
+            f"K={self.K} with gamma_max={self.gamma_max:g} gives OU speeds too close together: "
+            f"their Gram matrix has condition number {cond:.2g} (> {MAX_CONDITION:.0e}), so "
+            f"the weights omega cannot be computed reliably in float64; use K <= "
+            f"{max(ok) if ok else 2} for this gamma_max"
+        )
 
     # ----------------------------------------------------------------- parameters
     @property
@@ -101,10 +135,7 @@ class MarkovFBM(nn.Module):
 
     def gammas(self) -> torch.Tensor:
         """The geometric grid of OU speeds ``gamma_k = r^(k - n)``: ``(K,)`` float64."""
-        n = (self.K + 1) / 2.0
-        r = self.gamma_max ** (2.0 / (self.K - 1))
-        k = torch.arange(1, self.K + 1, dtype=torch.float64)
-        return r ** (k - n)
+        return _speeds(self.K, self.gamma_max)
 
     def _A(self, g: torch.Tensor) -> torch.Tensor:
         T = self.T
