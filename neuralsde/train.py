@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from neuralsde.core.arguments import non_negative, positive, positive_int
+from neuralsde.parallel import Ranks, broadcast_state, ranks, shard, sum_over_ranks
 
 try:
     from tqdm.auto import tqdm
@@ -146,15 +147,35 @@ def _finite_grads(model: nn.Module) -> bool:
     return all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
 
 
-def _mean_loss(model, loss_fn, data, batch_size) -> float:
+def _mean_loss(model, loss_fn, data, batch_size, where: Ranks) -> float:
+    """Mean of ``loss_fn`` over the batches of ``data``; under torch.distributed each rank
+    scores its share of every batch and the shares are summed across ranks."""
     total, count = 0.0, 0
     with torch.no_grad():
         for batch in iterate_batches(data, batch_size, shuffle=False):
-            total += float(loss_fn(model, batch))
+            part, share = shard(batch, where)
+            if part is not None:
+                loss = float(loss_fn(model, part))
+                total += loss * share if where.active else loss
             count += 1
     if count == 0:
         raise ValueError("val yielded no batches")
-    return total / count
+    return sum_over_ranks([total], where)[0] / count
+
+
+class _Loss(nn.Module):
+    """``loss_fn(model, batch)`` as a module, so that DistributedDataParallel sees a forward
+    pass whatever methods of the model the loss calls; ``batch=None`` (a rank with an empty
+    share of the batch) gives a zero loss that still touches every parameter."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch):
+        if batch is None:
+            return sum(p.sum() for p in self.model.parameters()) * 0.0
+        return self.loss_fn(self.model, batch)
 
 
 def fit(
@@ -233,6 +254,9 @@ def fit(
         weight_decay = non_negative(weight_decay, "weight_decay")
     grad_clip = positive(grad_clip, "grad_clip", allow_none=True)
     min_delta = non_negative(min_delta, "min_delta")
+    where = ranks()
+    if where.active:
+        _check_shards(train, where)
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer is None:
         optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
@@ -240,11 +264,13 @@ def fit(
 
     history = History()
     best_state = copy.deepcopy(model.state_dict())
+    verbose = verbose and where.main  # one progress bar, on rank 0
     bar = tqdm(range(int(epochs)), desc=desc, disable=not verbose) if tqdm else range(int(epochs))
+    step_loss = _step_loss(model, loss_fn, where)
     try:
-        _epochs(bar, model, loss_fn, train, val, val_fn, batch_size, generator, optimizer,
-                scheduler, params, grad_clip, min_delta, patience, min_epochs, callback, verbose,
-                history, best_state)  # fmt: skip
+        _epochs(bar, model, loss_fn, step_loss, where, train, val, val_fn, batch_size, generator,
+                optimizer, scheduler, params, grad_clip, min_delta, patience, min_epochs,
+                callback, verbose, history, best_state)  # fmt: skip
     except KeyboardInterrupt:
         history.stopped = "interrupted"
         raise
@@ -253,13 +279,45 @@ def fit(
             bar.close()
         model.load_state_dict(best_state)
         model.eval()
+    broadcast_state(model, where)  # (not after an error: another rank may not be here)
     return history
 
 
-def _epochs(bar, model, loss_fn, train, val, val_fn, batch_size, generator, optimizer,
-            scheduler, params, grad_clip, min_delta, patience, min_epochs, callback, verbose,
-            history, best_state):  # fmt: skip
-    """The epochs of :func:`fit`; ``best_state`` (a dict) is updated in place."""
+def _step_loss(model, loss_fn, where: Ranks):
+    """``batch -> loss`` for the training steps: ``loss_fn(model, batch)`` alone, or through
+    DistributedDataParallel (which averages the gradients over the ranks in backward)."""
+    if not where.active:
+        return lambda batch: loss_fn(model, batch)
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(_Loss(model, loss_fn), find_unused_parameters=True)
+
+
+def _check_shards(train, where: Ranks) -> None:
+    """Refuse, before training, data that leaves a rank with no rows at all."""
+    if isinstance(train, torch.Tensor) or (
+        isinstance(train, tuple | list) and train and isinstance(train[0], torch.Tensor)
+    ):
+        n = (train if isinstance(train, torch.Tensor) else train[0]).shape[0]
+        if n < where.world:
+            raise ValueError(
+                f"train holds {n} rows for {where.world} ranks: rank(s) {n}..{where.world - 1} "
+                f"would have no data; use at most {n} processes"
+            )
+        return
+    raise TypeError(
+        f"under torch.distributed ({where.world} ranks), train must be a tensor or a tuple "
+        f"of tensors that fit shards by rows; got {type(train).__name__}"
+    )
+
+
+def _epochs(bar, model, loss_fn, step_loss, where, train, val, val_fn, batch_size, generator,
+            optimizer, scheduler, params, grad_clip, min_delta, patience, min_epochs, callback,
+            verbose, history, best_state):  # fmt: skip
+    """The epochs of :func:`fit`; ``best_state`` (a dict) is updated in place. Under
+    torch.distributed every rank takes the same global mini-batches (one shuffling seed),
+    trains on its share, and agrees with the others on every decision (divergence, the
+    losses, early stopping), so that all ranks stop together with the same weights."""
     bad_epochs = 0
     for epoch in bar:
         start = time.perf_counter()
@@ -270,22 +328,26 @@ def _epochs(bar, model, loss_fn, train, val, val_fn, batch_size, generator, opti
             iterate_batches(train, batch_size, shuffle=True, generator=generator)
         ):
             optimizer.zero_grad(set_to_none=True)
+            part, share = shard(batch, where)
             try:
-                loss = loss_fn(model, batch)
+                loss = step_loss(part)
+                bad = not bool(torch.isfinite(loss))
             except FloatingPointError:
+                loss, bad = None, True
+            if where.active:  # one rank's divergence stops them all, before any backward
+                bad = sum_over_ranks([bad], where)[0] > 0
+            if bad:
                 diverged_step = step
                 break
-            if not torch.isfinite(loss):
-                diverged_step = step
-                break
-            loss.backward()
+            (loss * (share * where.world) if where.active else loss).backward()
             if not _finite_grads(model):
                 diverged_step = step
                 break
             if grad_clip is not None:
                 nn.utils.clip_grad_norm_(params, float(grad_clip))
             optimizer.step()
-            total += float(loss.detach())
+            value = float(loss.detach())
+            total += sum_over_ranks([value * share], where)[0] if where.active else value
             count += 1
         if diverged_step is not None:
             history.stopped = f"diverged at epoch {epoch} step {diverged_step}"
@@ -311,7 +373,7 @@ def _epochs(bar, model, loss_fn, train, val, val_fn, batch_size, generator, opti
                     score = (
                         float(val_fn(model, val))
                         if val_fn
-                        else _mean_loss(model, loss_fn, val, batch_size)
+                        else _mean_loss(model, loss_fn, val, batch_size, where)
                     )
             except FloatingPointError:  # a solver's DivergenceError in the validation pass
                 score = math.nan

@@ -182,7 +182,9 @@ def test_symmetric_estimator_finds_a_volatility_change_and_girsanov_runs():
 
 # ------------------------------------------------------------------ bad input
 def test_window_too_large_is_rejected_with_the_limit():
-    with pytest.raises(ValueError, match=r"window=60 is too large for a series of 100.*<= 50"):
+    with pytest.raises(
+        ValueError, match=r"window=60 is too large for signal, a series of 100.*<= 50"
+    ):
         LatentSDEChangeDetector(window=60).fit(np.random.default_rng(0).normal(size=100))
 
 
@@ -295,5 +297,8 @@ def test_auto_window_is_a_quarter_of_the_series_capped_at_150():
         assert det.window_ == w and det.score_.attrs["window"] == w
     with pytest.raises(ValueError, match="window must be an integer or 'auto'; got 'big'"):
         LatentSDEChangeDetector(window="big").fit(rng.normal(size=100))
-    with pytest.raises(ValueError, match="at least 12 observed times; got 8"):
+    with pytest.raises(
+        ValueError,
+        match="signal has 8 observed times, but window=.auto. needs a series of at least 12",
+    ):
         LatentSDEChangeDetector(window="auto").fit(rng.normal(size=8))

@@ -9,7 +9,14 @@ import numbers
 
 import torch
 
-__all__ = ["check_device", "check_generator", "non_negative", "positive", "positive_int"]
+__all__ = [
+    "check_device",
+    "check_generator",
+    "check_seed",
+    "non_negative",
+    "positive",
+    "positive_int",
+]
 
 
 def positive_int(value, name: str, *, allow_none: bool = False, minimum: int = 1) -> int | None:
@@ -58,6 +65,19 @@ def _number(value, name, allow_none, ok, what):
     if not (math.isfinite(value) and ok(value)):
         raise ValueError(f"{name} must be {what}{' or None' if allow_none else ''}; got {value}")
     return float(value)
+
+
+def check_seed(value, name: str = "random_state") -> int | None:
+    """A seed: None or an integer in ``[0, 2**32)`` (what numpy and torch both take)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"{name} must be None or an integer seed; got {type(value).__name__} {value!r}"
+        )
+    if not 0 <= value < 2**32:
+        raise ValueError(f"{name} must lie in [0, 2**32); got {value}")
+    return int(value)
 
 
 def check_generator(generator) -> None:

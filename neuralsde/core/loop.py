@@ -13,10 +13,11 @@ import torch
 class DivergenceError(FloatingPointError):
     """Raised when the state stops being finite; ``.time`` and ``.step`` say where."""
 
-    def __init__(self, time: float, step: int):
+    def __init__(self, time: float, step: int, where: str | None = None):
         self.time, self.step = time, step
+        where = where or f"at t={time:.6g} (step {step})"
         super().__init__(
-            f"the solution stopped being finite at t={time:.6g} (step {step}); "
+            f"the solution stopped being finite {where}; "
             "try a smaller dt, an adaptive method (rtol/atol) or check the drift and diffusion"
         )
 
@@ -75,22 +76,23 @@ def integrate(controller, step, source, y, state, visit, check_every: int = 32):
             if a.landing is not None:
                 y = visit(a.landing, y)
     except RuntimeError as err:
-        if not _shape_mismatch(err):
-            raise
-        raise ValueError(
-            f"the drift f(t, y) or the diffusion g(t, y) returned a tensor that does not fit "
-            f"the state (shape {tuple(y.shape)}, dtype {y.dtype}) after step {n}; they must "
-            f"keep the state's shape and dtype at every t, not only at t0 ({err})"
-        ) from None
+        raise misfit(err, y, f"after step {n}") from None
     if recent:
         check_finite(recent, n - len(recent) + 1, controller.time_of)
     return y, state
 
 
-def _shape_mismatch(err: RuntimeError) -> bool:
-    """True for torch's errors about tensors whose shapes or dtypes do not fit together."""
+def misfit(err: RuntimeError, y, where: str) -> Exception:
+    """A ValueError naming f and g for torch's errors about tensors whose shapes or dtypes do
+    not fit together (a state that changed shape after t0); ``err`` itself otherwise."""
     text = str(err)
-    return any(s in text for s in ("must match the size", "shape", "dtype", "expected scalar"))
+    if not any(s in text for s in ("must match the size", "shape", "dtype", "expected scalar")):
+        return err
+    return ValueError(
+        f"the drift f(t, y) or the diffusion g(t, y) returned a tensor that does not fit the "
+        f"state (shape {tuple(y.shape)}, dtype {y.dtype}) {where}; they must keep the state's "
+        f"shape and dtype at every t, not only at t0 ({err})"
+    )
 
 
 def check_finite(recent, first_step: int, time_of=float) -> None:

@@ -16,8 +16,8 @@ from .adjoint import Backsolve, Direct, Outputs, Problem, Reversible
 from .arguments import check_generator, positive
 from .brownian import GridBrownian, QueryBrownian, interval
 from .control import ConstantSteps, PIController, SeriesController, StepDoubling
-from .grid import given_grid, series_grid, step_grid
-from .loop import DivergenceError
+from .grid import check_steps, given_grid, series_grid, step_grid
+from .loop import DivergenceError, misfit
 from .methods import METHODS
 from .sde import Terms, brownian_size, check_diffusion_shape, check_protocol
 
@@ -115,6 +115,9 @@ def solve(
         _check_per_series(sde, cls, fixed, adj)
     span = float((ts[-1] - ts[0]).max())
     dt = span / 100 if dt is None else positive(dt, "dt")
+    if fixed and grid is None:  # the step budget first, before anything is allocated
+        check_steps(math.ceil(span / dt - 1e-9), max_steps, dt)
+    _check_resolution(ts, dt)
     terms = Terms(sde)
 
     if grid is not None:
@@ -241,12 +244,34 @@ def _backsolve(adj, sde, terms, cls, y0, ts, dt, bm, generator, size, ctrl, opti
         )
 
     problem = Problem(None, None, None, y0, None, ts[0], ts[-1], args, None, params, 0)
-    ys = adj.solve(problem, run)
+    try:
+        ys = adj.solve(problem, run)
+    except RuntimeError as err:
+        raise misfit(err, y0, "in torchsde's backsolve") from None
+    except AssertionError as err:  # torchsde's adaptive stepping asserts on NaN errors
+        if "nan" not in str(err).lower():
+            raise
+        where = (
+            f"in torchsde's adaptive backsolve between t={float(ts[0]):.6g} and {float(ts[-1]):.6g}"
+        )
+        raise DivergenceError(math.nan, -1, where) from None
     finite = torch.isfinite(ys.detach()).reshape(len(ys), -1).all(-1)
     if not bool(finite.all()):  # the normal path's check, on torchsde's outputs
         k = int((~finite).nonzero()[0])
         raise DivergenceError(float(ts[k]), k)
     return ys
+
+
+def _check_resolution(ts, dt: float) -> None:
+    """Refuse steps that the dtype of ``ts`` cannot resolve where they are taken (``t + dt``
+    would round back to ``t``, and a loop that waits for ``t`` to reach the end never ends)."""
+    far = float(ts.abs().max())
+    resolution = torch.finfo(ts.dtype).eps * far
+    if dt < 16 * resolution:
+        raise ValueError(
+            f"dt={dt:.3g} is too small for {ts.dtype} times near t={far:g}, which are "
+            f"{resolution:.2g} apart; pass ts (and y0) as float64, or shift ts to start near 0"
+        )
 
 
 def _check_adjoint(adjoint):

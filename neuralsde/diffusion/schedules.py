@@ -120,6 +120,13 @@ def schedule_times(schedule, sde, steps: int, eps: float | None = None) -> torch
         schedule = Schedule(schedule)
     if isinstance(schedule, (Schedule, Sigmas)):
         knots = schedule.times(sde, steps, eps)
+        try:
+            return check_knots(knots, sde)
+        except ValueError as err:  # the knots came from eps and steps: say so
+            raise ValueError(
+                f"{err} (the knots were built from eps={eps:g} and steps={steps}; a positive "
+                f"eps keeps them apart)"
+            ) from None
     elif isinstance(schedule, (torch.Tensor, list, tuple)) or hasattr(schedule, "__array__"):
         knots = torch.as_tensor(schedule).detach().to("cpu", torch.float64).reshape(-1)
     else:

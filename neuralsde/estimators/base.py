@@ -22,8 +22,10 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
+from neuralsde.core.arguments import check_seed
 from neuralsde.data import IrregularBatch
 from neuralsde.data.coerce import align_channels
+from neuralsde.parallel import is_main
 
 __all__ = ["MAX_STEPS", "SCHEMA", "NeuralSDEEstimator", "check_steps"]
 
@@ -116,7 +118,8 @@ class NeuralSDEEstimator(BaseEstimator):
         """Write the fitted estimator to the folder ``path`` (created if needed).
 
         ``config.json`` holds the parameters and the fitted state; ``weights.safetensors``
-        the tensors. Nothing is pickled. Returns the folder.
+        the tensors. Nothing is pickled. Returns the folder. Under torch.distributed only
+        rank 0 writes (every rank holds the same fitted state).
         """
         from safetensors.torch import save_file
 
@@ -124,6 +127,8 @@ class NeuralSDEEstimator(BaseEstimator):
 
         check_is_fitted(self, self._fitted_marker)
         folder = Path(path)
+        if not is_main():
+            return folder
         folder.mkdir(parents=True, exist_ok=True)
         state, tensors = self._fitted_state()
         config = {
@@ -217,10 +222,11 @@ def _atomic(fit):
     """``fit`` that leaves the estimator unfitted when it does not finish: on any exception
     (an interrupt, a divergence with nothing kept, bad input found late) every fitted
     attribute (a name ending in ``_``) is removed before the exception goes on, so a
-    half-trained model never looks fitted."""
+    half-trained model never looks fitted. The seed every estimator takes is checked first."""
 
     @functools.wraps(fit)
     def wrapper(self, *args, **kwargs):
+        check_seed(getattr(self, "random_state", None))
         try:
             return fit(self, *args, **kwargs)
         except BaseException:

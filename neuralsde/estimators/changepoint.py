@@ -151,7 +151,8 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
             window = min(AUTO_WINDOW_MAX, n // 4)
             if window < 3:
                 raise ValueError(
-                    f"window='auto' needs a series of at least 12 observed times; got {n}"
+                    f"signal has {n} observed times, but window='auto' needs a series of at "
+                    f"least 12"
                 )
         for name, low in (
             ("window", 1),
@@ -168,7 +169,7 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
             raise ValueError(f"window must be >= 3 observations; got window={window}")
         if 2 * window > n:
             raise ValueError(
-                f"window={window} is too large for a series of {n} observed times; "
+                f"window={window} is too large for signal, a series of {n} observed times; "
                 f"expected window <= {n // 2} (two windows must fit)"
             )
         if self.estimator not in ESTIMATORS:

@@ -15,9 +15,10 @@ import torch
 import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
+from neuralsde.core.arguments import positive
 from neuralsde.data.coerce import check_observed
 from neuralsde.data.scaling import Scaler
-from neuralsde.estimators.base import NeuralSDEEstimator, check_steps
+from neuralsde.estimators.base import MAX_STEPS, NeuralSDEEstimator, check_steps
 from neuralsde.models.latent import LatentSDE
 from neuralsde.noise import MarkovFBM
 
@@ -166,6 +167,13 @@ class LatentSDEForecaster(NeuralSDEEstimator):
                 raise ValueError(f"{name} must be a positive int; got {v!r}")
         if not 0 <= float(self.kl_anneal) <= 1:
             raise ValueError(f"kl_anneal must be in [0, 1]; got {self.kl_anneal!r}")
+        dt = positive(self.dt, "dt")
+        if 1.0 / dt > MAX_STEPS:
+            raise ValueError(
+                f"dt={dt:g} needs {1 / dt:.3g} solver steps over the training span (model "
+                f"time runs over [0, 1]); at most {MAX_STEPS:,} are allowed: use dt >= "
+                f"{1 / MAX_STEPS:g}"
+            )
         noise = self._make_noise()
         batch = self._batch(X, fitting=True)
         check_observed(batch)

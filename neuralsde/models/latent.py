@@ -620,7 +620,9 @@ class LatentSDE(nn.Module):
 
 
 def _pad(t: torch.Tensor, length: int, step: float) -> torch.Tensor:
-    """``t`` extended to ``length`` times by steps of ``step`` past its end."""
+    """``t`` extended to ``length`` times by steps of ``step`` past its end (at least what
+    the dtype resolves there, so that the padded times still increase)."""
+    step = max(step, 64 * torch.finfo(t.dtype).eps * max(1.0, abs(float(t[-1]))))
     extra = t[-1] + step * torch.arange(1, length - t.numel() + 1, dtype=t.dtype)
     return torch.cat([t, extra])
 

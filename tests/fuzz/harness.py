@@ -134,12 +134,14 @@ def classify(call, names, check=None, *, seconds=SECONDS, memory=MEMORY, marker=
     return outcome
 
 
-def case(prop: str, call, names, check=None, **kw) -> None:
-    """Run one case; in tests require class ``E``, in tally mode record its class."""
+def case(prop: str, call, names, check=None, info=None, **kw) -> None:
+    """Run one case; in tests require class ``E``, in tally mode record its class (and
+    ``info``, a description of the drawn arguments)."""
     kind, detail = classify(call, names, check, **kw)
     if TALLY:
+        row = {"property": prop, "class": kind, "detail": detail, "info": repr(info)}
         with open(TALLY, "a") as f:
-            f.write(json.dumps({"property": prop, "class": kind, "detail": detail}) + "\n")
+            f.write(json.dumps(row) + "\n")
         return
     assert kind == "E", f"{prop}: class {kind}: {detail}"
 

@@ -71,7 +71,7 @@ def test_sample(drawn):
         assert bool(torch.isfinite(x).all()), "non-finite samples returned"
 
     names = None if culprit is None else NAMES.get(culprit, (culprit,))
-    case("diffusion.sample", call, names, check)
+    case("diffusion.sample", call, names, check, info=(kw, culprit))
 
 
 LL_GOOD = {
