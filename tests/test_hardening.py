@@ -464,3 +464,33 @@ def test_an_adaptive_solve_past_max_steps_raises_step_limit_error():
     with pytest.raises(StepLimitError, match=r"max_steps=50 steps at t="):
         solve(_Decay(), torch.ones(2, 1), torch.tensor([0.0, 10.0]), rtol=1e-8, atol=1e-8,
               max_steps=50, generator=torch.Generator().manual_seed(0))  # fmt: skip
+
+
+class _Payload:
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def test_a_diffusion_checkpoint_that_fails_weights_only_is_named_and_never_run(tmp_path):
+    """torch's own message suggested turning the protection off and did not name the file."""
+    import pickle
+
+    from neuralsde.diffusion import VPSDE, ScoreMLP, ScoreModel
+    from neuralsde.diffusion.checkpoint import load_checkpoint, save_checkpoint
+
+    marker = tmp_path / "payload-ran"
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, ScoreModel(ScoreMLP(2, hidden=8), VPSDE()), {"data": "toy"})
+    raw = good.read_bytes()
+    cases = {"payload.pt": pickle.dumps(_Payload(str(marker))), "empty.pt": b"",
+             "truncated.pt": raw[: len(raw) // 2]}  # fmt: skip
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ValueError, match=rf"{name} cannot be loaded as a neuralsde"):
+            load_checkpoint(tmp_path / name)
+    assert not marker.exists(), "the payload ran"
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")

@@ -8,6 +8,10 @@ float16 to keep files small; they are loaded back in float32.
 
 from __future__ import annotations
 
+import pickle
+import zipfile
+from pathlib import Path
+
 import torch
 
 from neuralsde.diffusion.nets import ScoreMLP
@@ -86,7 +90,16 @@ def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
         >>> meta["data"]
         'toy'
     """
-    ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(
+            f"{path} cannot be loaded as a neuralsde diffusion checkpoint: it is corrupted, "
+            f"truncated, or holds objects other than tensors and plain data (which are never "
+            f"unpickled); {type(err).__name__}: {(str(err).splitlines() or [''])[0][:200]}"
+        ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         got = ckpt.get("format") if isinstance(ckpt, dict) else type(ckpt).__name__
         raise ValueError(
