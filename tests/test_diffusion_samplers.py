@@ -347,6 +347,29 @@ def test_brownian_tree_has_brownian_moments_and_one_path():
     torch.testing.assert_close(bm.value(t), bm.value(t))
 
 
+def test_brownian_tree_keys_give_each_series_its_own_path_whatever_the_batch():
+    """A chunk of series with their keys draws exactly their rows of the whole batch's path
+    (the ground for chunked inference), and paths of other keys are independent."""
+    n, gen = 20000, lambda: torch.Generator().manual_seed(3)
+    keys = torch.arange(n) * 7 + 11
+    whole = BrownianTree(0.0, 1.0, (n, 2), generator=gen(), keys=keys)
+    chunk = BrownianTree(0.0, 1.0, (3, 2), generator=gen(), keys=keys[[5, 900, 17]])
+    t = torch.tensor([0.25, 0.7], dtype=F64)
+    for ta, tb in ((0.0, 0.25), (0.25, 0.7)):
+        assert torch.equal(chunk(ta, tb), whole(ta, tb)[[5, 900, 17]])
+    inc = whole(0.0, 0.5)
+    assert abs(float(inc.var()) - 0.5) < 4 * 0.5 * math.sqrt(2 / (2 * n))
+    corr = torch.corrcoef(inc.T)[0, 1]  # the two channels of one key
+    assert abs(float(corr)) < 4 / math.sqrt(n)
+    shifted = BrownianTree(0.0, 1.0, (n, 2), generator=gen(), keys=keys + 1)(0.0, 0.5)
+    assert abs(
+        float(torch.corrcoef(torch.stack([inc[:, 0], shifted[:, 0]]))[0, 1])
+    ) < 4 / math.sqrt(n)
+    assert torch.equal(whole.value(t[1]) - whole.value(t[0]), whole(0.25, 0.7))
+    with pytest.raises(ValueError, match="keys must be 2 integers, one per series"):
+        BrownianTree(0.0, 1.0, (2, 1), keys=torch.tensor([0.5, 1.5]))
+
+
 def test_steps_and_a_schedule_given_as_data_must_agree():
     sde = VPSDE()
     knots = schedule_times("logsnr", sde, 6)

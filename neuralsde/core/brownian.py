@@ -235,6 +235,11 @@ class BrownianTree:
     ``bm(ta, tb)`` takes floats or ``(batch,)``/``(batch, 1)`` tensors and returns
     ``(batch, brownian)`` increments.
 
+    ``keys: (batch,)`` integers name the series (default ``0 .. batch-1``): a series' path
+    depends only on the seed and its key, so any sub-batch that keeps its series' keys (a
+    chunk of a large batch, processed elsewhere) draws exactly the paths those series draw
+    in the whole batch.
+
     Example:
         >>> bm = BrownianTree(0.0, 1.0, (3, 2), generator=torch.Generator().manual_seed(0))
         >>> torch.allclose(bm(0.0, 0.3) + bm(0.3, 1.0), bm(0.0, 1.0))
@@ -242,18 +247,27 @@ class BrownianTree:
     """
 
     def __init__(self, t0, t1, size, *, depth: int = 20, generator=None, dtype=torch.float64,
-                 device=None):  # fmt: skip
+                 device=None, keys=None):  # fmt: skip
         self.t0, self.t1, self.depth = float(t0), float(t1), int(depth)
         self.batch, self.channels = (int(s) for s in size)
         self.dtype, self.device = dtype, device
         self.seed = seed_from(generator)
         self.cell = (self.t1 - self.t0) / 2**self.depth
-        lanes = torch.arange(self.batch * self.channels, dtype=torch.int64, device=device)
-        self._lanes = lanes.reshape(self.batch, self.channels)
+        if keys is None:
+            keys = torch.arange(self.batch, dtype=torch.int64, device=device)
+        keys = torch.as_tensor(keys, device=device)
+        if keys.shape != (self.batch,) or keys.is_floating_point() or keys.is_complex():
+            raise ValueError(
+                f"keys must be {self.batch} integers, one per series; got dtype {keys.dtype} "
+                f"and shape {tuple(keys.shape)}"
+            )
+        channel = torch.arange(self.channels, dtype=torch.int64, device=device)
+        # one lane per (series key, channel): a pure function of the key, not of the position
+        self._lanes = _splitmix(keys.to(torch.int64).unsqueeze(-1) * self.channels + channel)
 
     def _draw(self, node: torch.Tensor) -> torch.Tensor:
-        key = _splitmix(self.seed + node.unsqueeze(-1) * (self.batch * self.channels + 1))
-        return _normals(key + self._lanes, self.dtype)
+        key = _splitmix(self.seed + node.unsqueeze(-1) * _MIX1)
+        return _normals(key ^ self._lanes, self.dtype)
 
     def _index(self, t) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=torch.float64, device=self.device).reshape(-1)
