@@ -100,13 +100,11 @@ def iterate_batches(data, batch_size: int | None, *, shuffle: bool, generator=No
         >>> [b.shape[0] for b in iterate_batches(torch.zeros(5, 2), 2, shuffle=False)]
         [2, 2, 1]
     """
-    if isinstance(data, torch.Tensor):
-        tensors, single = (data,), True
-    elif isinstance(data, tuple | list) and data and all(isinstance(d, torch.Tensor) for d in data):
-        tensors, single = tuple(data), False
-    else:
+    tensors = _tensors_of(data)
+    if tensors is None:
         yield from data
         return
+    single = isinstance(data, torch.Tensor)
     n = tensors[0].shape[0]
     for t in tensors:
         if t.shape[0] != n:
@@ -122,6 +120,16 @@ def iterate_batches(data, batch_size: int | None, *, shuffle: bool, generator=No
         idx = order[start : start + bs]
         chunk = tuple(t[idx] for t in tensors)
         yield chunk[0] if single else chunk
+
+
+def _tensors_of(data) -> tuple | None:
+    """The tensors of ``data`` split by rows (a tensor, or a tuple/list of tensors), or None
+    for any other iterable of batches."""
+    if isinstance(data, torch.Tensor):
+        return (data,)
+    if isinstance(data, tuple | list) and data and all(isinstance(d, torch.Tensor) for d in data):
+        return tuple(data)
+    return None
 
 
 def _make_scheduler(optimizer, schedule, epochs: int, patience: int):
@@ -295,20 +303,18 @@ def _step_loss(model, loss_fn, where: Ranks):
 
 def _check_shards(train, where: Ranks) -> None:
     """Refuse, before training, data that leaves a rank with no rows at all."""
-    if isinstance(train, torch.Tensor) or (
-        isinstance(train, tuple | list) and train and isinstance(train[0], torch.Tensor)
-    ):
-        n = (train if isinstance(train, torch.Tensor) else train[0]).shape[0]
-        if n < where.world:
-            raise ValueError(
-                f"train holds {n} rows for {where.world} ranks: rank(s) {n}..{where.world - 1} "
-                f"would have no data; use at most {n} processes"
-            )
-        return
-    raise TypeError(
-        f"under torch.distributed ({where.world} ranks), train must be a tensor or a tuple "
-        f"of tensors that fit shards by rows; got {type(train).__name__}"
-    )
+    tensors = _tensors_of(train)
+    if tensors is None:
+        raise TypeError(
+            f"under torch.distributed ({where.world} ranks), train must be a tensor or a tuple "
+            f"of tensors that fit shards by rows; got {type(train).__name__}"
+        )
+    n = tensors[0].shape[0]
+    if n < where.world:
+        raise ValueError(
+            f"train holds {n} rows for {where.world} ranks: rank(s) {n}..{where.world - 1} "
+            f"would have no data; use at most {n} processes"
+        )
 
 
 def _epochs(bar, model, loss_fn, step_loss, where, train, val, val_fn, batch_size, generator,

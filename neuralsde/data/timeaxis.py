@@ -97,14 +97,15 @@ def encode_times(
 def _check_exact(offsets: np.ndarray, unit: str, name: str) -> None:
     """Float64 offsets are exact whole units only up to 2**53 (about 104 days of
     nanoseconds); refuse stamps that would be rounded, and say which unit would hold them."""
-    largest = int(np.abs(offsets).max()) // _NS_PER_UNIT[unit]
+    span = int(np.abs(offsets).max())  # in ns
+    largest = span // _NS_PER_UNIT[unit]
     if largest <= 2**53:
         return
-    coarser = [u for u in _UNITS if int(np.abs(offsets).max()) // _NS_PER_UNIT[u] <= 2**53]
+    finest = next(u for u in reversed(_UNITS) if span // _NS_PER_UNIT[u] <= 2**53)
     raise ValueError(
         f"{name} spans {largest} {unit} from its origin, beyond 2**53, where float64 offsets "
         f"cannot hold every stamp exactly (stamps would be rounded); pass time_unit="
-        f"{coarser[-1]!r} or coarser: stamps are then exact to that unit, and finer parts "
+        f"{finest!r} or coarser: stamps are then exact to that unit, and finer parts "
         f"are kept to float64 precision"
     )
 
