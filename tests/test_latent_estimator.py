@@ -78,8 +78,10 @@ def test_elbo_is_a_finite_float_per_observation(fitted, data):
 
 
 def test_elbo_is_equivariant_to_the_data_units(data):
-    # Same fit on data scaled by 10: the per-observation ELBO drops by exactly log 10.
-    scaled = IrregularBatch.from_padded(data.times, data.values * 10.0, data.lengths)
+    # Same fit on data scaled by 10: the per-observation ELBO drops by exactly log 10 (the
+    # same series labels: each series' noise is drawn from its label)
+    scaled = IrregularBatch.from_padded(data.times, data.values * 10.0, data.lengths,
+                                        series=data.series)  # fmt: skip
     kw = {**SMALL, "epochs": 1}
     m1 = LatentSDEForecaster(**kw).fit(data)
     m2 = LatentSDEForecaster(**kw).fit(scaled)

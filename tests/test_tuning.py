@@ -27,9 +27,9 @@ class RecordingClassifier(SDEClassifier):
             self._record(eval_set[0])
         return super().fit(X, y, eval_set=eval_set, callback=callback)
 
-    def _logits(self, X):
+    def _logits(self, X, stamps=None):
         self._record(X)
-        return super()._logits(X)
+        return super()._logits(X, stamps)
 
 
 def _splits(n=60, length=10, seed=0):

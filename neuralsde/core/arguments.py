@@ -81,8 +81,11 @@ def check_seed(value, name: str = "random_state") -> int | None:
 
 
 def check_generator(generator) -> None:
-    """Refuse anything but a ``torch.Generator`` or None, saying how to make one."""
-    if generator is not None and not isinstance(generator, torch.Generator):
+    """Refuse anything but a ``torch.Generator``, a keyed generator or None, saying how to
+    make one."""
+    from .keyed import KeyedGenerator
+
+    if generator is not None and not isinstance(generator, torch.Generator | KeyedGenerator):
         raise TypeError(
             f"generator must be a torch.Generator or None; got {type(generator).__name__} "
             f"(seed one with torch.Generator().manual_seed(seed))"

@@ -17,6 +17,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .keyed import MIX1, KeyedGenerator, normals, splitmix
+
 # Increments are drawn one chunk of steps at a time (one randn call per chunk, at most this
 # many numbers), which caps their memory however many steps there are.
 CHUNK_ELEMENTS = 2**18
@@ -34,8 +36,11 @@ class Increment(NamedTuple):
     U: torch.Tensor | None = None
 
 
-def seed_from(generator: torch.Generator | None) -> int:
-    """Draw a 62-bit seed from ``generator`` (or torch's global generator)."""
+def seed_from(generator: torch.Generator | KeyedGenerator | None) -> int:
+    """Draw a 62-bit seed from ``generator`` (or torch's global generator; a keyed one gives
+    its next seed)."""
+    if isinstance(generator, KeyedGenerator):
+        return generator.next_seed()
     device = generator.device if generator is not None else "cpu"
     return int(torch.randint(0, 2**62, (), generator=generator, device=device))
 
@@ -104,6 +109,35 @@ class GridBrownian:
         return self._cached[1][i - c * self.chunk]
 
 
+class KeyedGridBrownian:
+    """The increments of a fixed grid drawn from a :class:`~neuralsde.core.keyed.
+    KeyedGenerator`: step ``i`` of a series is a pure function of the seed, ``i`` and the
+    series' key, so a chunk of series draws exactly its rows of the whole batch's increments
+    (on the same grid). Same arguments as :class:`GridBrownian`; ``size[0]`` must be the
+    generator's number of series."""
+
+    def __init__(self, grid, size, generator: KeyedGenerator, *, levy_area=False, dtype=None,
+                 device=None):  # fmt: skip
+        if size[0] != len(generator):
+            raise ValueError(f"the keyed generator names {len(generator)} series; the solve "
+                             f"has {size[0]} rows")  # fmt: skip
+        self.h = torch.diff(grid.to(torch.float64), dim=0)
+        self.levy_area, self.dtype, self.device = levy_area, dtype, device
+        self.lanes = generator.lanes(math.prod(size[1:]), device).view(size)
+        seeds = (generator.next_seed(), generator.next_seed() if levy_area else 0)
+        self.seeds = torch.tensor(seeds, dtype=torch.int64)
+
+    def increment(self, i: int, ta=None, tb=None) -> Increment:
+        h = self.h[i].to(device=self.device, dtype=self.dtype)
+        h = h.view(-1, *([1] * (self.lanes.dim() - 1))) if h.dim() else h
+        steps = splitmix(self.seeds + i * torch.tensor(MIX1))  # int64: wraps
+        dw = normals(self.lanes ^ steps[0], self.dtype) * h.sqrt()
+        if not self.levy_area:
+            return Increment(dw)
+        z = normals(self.lanes ^ steps[1], self.dtype) * (h / 12.0).sqrt()
+        return Increment(dw, h * (dw / 2 + z))
+
+
 class QueryBrownian:
     """Wrap a torchsde-style ``bm(ta, tb)`` as a source: ``increment(i, ta, tb)`` reads the
     times and ignores the step index. ``ta, tb`` are floats, or ``(batch,)`` arrays of
@@ -127,6 +161,13 @@ def interval(t0, t1, size, *, levy_area=False, generator=None, dtype=None, devic
     dependency tree from the queries it sees, and one query over a tiny interval (a step of
     1e-17 left by rounding) makes it split down to that size, which does not end in practice
     (torchsde issue #36)."""
+    if isinstance(generator, KeyedGenerator):
+        if levy_area:
+            raise ValueError(
+                "a keyed generator gives adaptive steps a BrownianTree, which has no Levy "
+                "area: use fixed steps (dt) or a method without it"
+            )
+        return BrownianTree(t0, t1, size, generator=generator, dtype=dtype, device=device)
     import torchsde
 
     return torchsde.BrownianInterval(
@@ -198,31 +239,6 @@ class BrownianPath:
         return dw, (self._at(self.a, j) - self._at(self.a, i)) - self._at(self.w, i) * span
 
 
-_GOLDEN, _MIX1, _MIX2 = (c - (1 << 64) for c in (
-    0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))  # fmt: skip
-
-
-def _shr(z: torch.Tensor, k: int) -> torch.Tensor:
-    """Logical right shift of int64 bits."""
-    return (z >> k) & ((1 << (64 - k)) - 1)
-
-
-def _splitmix(z: torch.Tensor) -> torch.Tensor:
-    """SplitMix64 (Steele et al. 2014) on int64 tensors (wrapping arithmetic)."""
-    z = z + _GOLDEN
-    z = (z ^ _shr(z, 30)) * _MIX1
-    z = (z ^ _shr(z, 27)) * _MIX2
-    return z ^ _shr(z, 31)
-
-
-def _normals(keys: torch.Tensor, dtype) -> torch.Tensor:
-    """One standard normal per int64 key, a pure function of the key (Box-Muller)."""
-    a, b = _splitmix(keys), _splitmix(keys ^ _MIX2)
-    u1 = (_shr(a, 11).to(torch.float64) + 1.0) * 2.0**-53  # (0, 1]
-    u2 = _shr(b, 11).to(torch.float64) * 2.0**-53
-    return (torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2 * math.pi * u2)).to(dtype)
-
-
 class BrownianTree:
     """A Brownian motion queryable at *per-series* times, the same path whatever the order of
     the queries: a virtual Brownian tree (Li et al. 2020, "Scalable gradients for SDEs").
@@ -253,6 +269,8 @@ class BrownianTree:
         self.dtype, self.device = dtype, device
         self.seed = seed_from(generator)
         self.cell = (self.t1 - self.t0) / 2**self.depth
+        if keys is None and isinstance(generator, KeyedGenerator):
+            keys = generator.keys
         if keys is None:
             keys = torch.arange(self.batch, dtype=torch.int64, device=device)
         keys = torch.as_tensor(keys, device=device)
@@ -263,11 +281,11 @@ class BrownianTree:
             )
         channel = torch.arange(self.channels, dtype=torch.int64, device=device)
         # one lane per (series key, channel): a pure function of the key, not of the position
-        self._lanes = _splitmix(keys.to(torch.int64).unsqueeze(-1) * self.channels + channel)
+        self._lanes = splitmix(keys.to(torch.int64).unsqueeze(-1) * self.channels + channel)
 
     def _draw(self, node: torch.Tensor) -> torch.Tensor:
-        key = _splitmix(self.seed + node.unsqueeze(-1) * _MIX1)
-        return _normals(key ^ self._lanes, self.dtype)
+        key = splitmix(self.seed + node.unsqueeze(-1) * MIX1)
+        return normals(key ^ self._lanes, self.dtype)
 
     def _index(self, t) -> torch.Tensor:
         t = torch.as_tensor(t, dtype=torch.float64, device=self.device).reshape(-1)

@@ -14,9 +14,10 @@ import torch
 
 from .adjoint import Backsolve, Direct, Outputs, Problem, Reversible
 from .arguments import check_generator, positive
-from .brownian import GridBrownian, QueryBrownian, interval
+from .brownian import GridBrownian, KeyedGridBrownian, QueryBrownian, interval
 from .control import ConstantSteps, PIController, SeriesController, StepDoubling
 from .grid import check_steps, given_grid, series_grid, step_grid
+from .keyed import KeyedGenerator
 from .loop import DivergenceError, misfit
 from .methods import METHODS
 from .sde import Terms, brownian_size, check_diffusion_shape, check_protocol
@@ -35,7 +36,7 @@ def solve(
     dt: float | None = None,
     adjoint: str | None = None,
     bm=None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | KeyedGenerator | None = None,
     rtol: float | None = None,
     atol: float | None = None,
     options: dict | None = None,
@@ -65,7 +66,9 @@ def solve(
             stochastic adjoint; ``sde`` must be an ``nn.Module``).
         bm: optional torchsde-style Brownian object ``bm(ta, tb)``, to share a path.
         generator: seeds the Brownian path; the same seed gives the same path for
-            every method on the same grid.
+            every method on the same grid. A :class:`~neuralsde.core.keyed.KeyedGenerator`
+            draws each series' path from its key (one row of ``y0`` per key): a chunk of the
+            batch then draws exactly its rows of the whole batch's path.
         rtol, atol: switch on adaptive steps (see ``controller``).
         options: method options, e.g. ``{"derivative_free": True}`` for Milstein.
         args: per-call data for ``f(t, y, args)`` and ``g(t, y, args)`` (any nesting of
@@ -153,7 +156,10 @@ def solve(
                           args, params)  # fmt: skip
 
     if fixed:
-        if bm is None:
+        if bm is None and isinstance(generator, KeyedGenerator):
+            source = KeyedGridBrownian(grid, size, generator, levy_area=cls.levy_area,
+                                       dtype=dtype, device=device)  # fmt: skip
+        elif bm is None:
             source = GridBrownian(grid, size, levy_area=cls.levy_area, generator=generator,
                                   dtype=dtype, device=device)  # fmt: skip
         else:

@@ -221,10 +221,10 @@ def align_channels(batch, channels, name="X"):
     return batch
 
 
-def check_observed(batch, name="X") -> None:
-    """Raise a ``ValueError`` naming every series with no observation, and every channel that
-    no series observes at all (an estimator would otherwise learn, or invent, values for a
-    channel it never saw)."""
+def check_observed(batch, name="X", channels: bool = True) -> None:
+    """Raise a ``ValueError`` naming every series with no observation, and (``channels``) every
+    channel that no series observes at all (an estimator would otherwise learn, or invent,
+    values for a channel it never saw)."""
     per_series = batch.mask.reshape(batch.batch_size, -1).any(-1)
     if not bool(per_series.all()):
         bad = [str(s) for s in np.asarray(batch.series)[~per_series.cpu().numpy()]]
@@ -233,7 +233,7 @@ def check_observed(batch, name="X") -> None:
             f"needs at least one observation"
         )
     seen = batch.mask.reshape(-1, batch.n_channels).any(0)
-    if not bool(seen.all()):
+    if channels and not bool(seen.all()):
         bad = [c for c, ok in zip(batch.channel_names, seen.tolist(), strict=True) if not ok]
         raise ValueError(
             f"{name}: channel(s) {bad} have no observed value in any series; drop them "

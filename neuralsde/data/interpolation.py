@@ -18,12 +18,16 @@ __all__ = ["KINDS", "augment", "control_path", "fill_missing", "observation_coun
 KINDS = ("hermite", "linear", "rectilinear")
 
 
-def union_grid(times: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def union_grid(
+    times: torch.Tensor, values: torch.Tensor, grid: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Put padded series on the sorted union of their time stamps.
 
     Args:
         times: ``(B, L)``, NaN where padded.
         values: ``(B, L, C)``, NaN where missing or padded.
+        grid: ``(T,)`` a given sorted grid holding every finite time of ``times`` (the union of
+            a larger batch this one is a chunk of), instead of this batch's own union.
 
     Returns:
         ``grid: (T,)`` the sorted distinct finite times, and ``on_grid: (B, T, C)`` holding each
@@ -37,11 +41,14 @@ def union_grid(times: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor,
         ([0.0, 1.0, 2.0], [nan, 5.0, nan])
     """
     finite = ~torch.isnan(times)
-    grid = torch.unique(times[finite])  # sorted
+    own = grid is None
+    grid = torch.unique(times[finite]) if own else grid.to(times)  # sorted
     batch, _, channels = values.shape
     on_grid = values.new_full((batch, grid.shape[0], channels), float("nan"))
     rows, cols = torch.nonzero(finite, as_tuple=True)
     idx = torch.searchsorted(grid, times[rows, cols])
+    if not own and not bool((grid[idx.clamp(max=grid.shape[0] - 1)] == times[rows, cols]).all()):
+        raise ValueError("grid must hold every finite time stamp of times")
     on_grid = on_grid.index_put((rows, idx), values[rows, cols])
     return grid, on_grid
 
@@ -103,6 +110,7 @@ def control_path(
     values: torch.Tensor,
     kind: str = "hermite",
     intensity: bool = True,
+    grid: torch.Tensor | None = None,
 ):
     """The torchcde interpolation of ``[time, values, counts]`` for a padded irregular batch.
 
@@ -112,6 +120,9 @@ def control_path(
         kind: ``"hermite"`` (cubic Hermite with backward differences, causal between knots),
             ``"linear"``, or ``"rectilinear"`` (time moves first, then values: causal).
         intensity: append the cumulative observation counts.
+        grid: ``(T,)`` knots to use instead of the batch's union of time stamps (a superset:
+            the union of a larger batch). A chunk of a batch then gets exactly its rows of the
+            whole batch's path.
 
     Returns:
         ``torchcde.CubicSpline`` (hermite) or ``torchcde.LinearInterpolation``; its
@@ -128,7 +139,7 @@ def control_path(
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    grid, on_grid = union_grid(times, values)
+    grid, on_grid = union_grid(times, values, grid)
     data = augment(grid, on_grid, intensity)
     grid = grid.to(values.dtype)
     if kind == "rectilinear":

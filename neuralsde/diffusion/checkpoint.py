@@ -8,6 +8,8 @@ float16 to keep files small; they are loaded back in float32.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import pickle
 import zipfile
 from pathlib import Path
@@ -122,3 +124,36 @@ def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
         ) from err
     model = ScoreModel(net, sde_from_config(ckpt["sde"])).eval()
     return model, ckpt["meta"]
+
+
+def to_bytes(score_model: ScoreModel) -> tuple[str, bytes]:
+    """``(config JSON, safetensors weights)`` of a :class:`ScoreModel` around a ``ScoreMLP`` or
+    ``UNet``: how a score model travels to dask workers (no pickle)."""
+    from safetensors.torch import save
+
+    if not isinstance(score_model, ScoreModel) or not hasattr(score_model.net, "config"):
+        raise TypeError(
+            f"score_model must be a ScoreModel around a ScoreMLP or UNet; got "
+            f"{type(score_model).__name__}"
+        )
+    state = {k: v.detach().cpu().contiguous().clone()
+             for k, v in score_model.net.state_dict().items()}  # fmt: skip
+    weights = save(state)
+    config = {"format": FORMAT, "net": score_model.net.config, "sde": score_model.sde.config(),
+              "weights_sha256": hashlib.sha256(weights).hexdigest()}  # fmt: skip
+    return json.dumps(config), weights
+
+
+def from_bytes(config: str, weights: bytes, digest: str | None = None) -> ScoreModel:
+    """The :class:`ScoreModel` of :func:`to_bytes`'s ``(config, weights)`` (``digest`` is
+    ignored: it keys the dask workers' cache)."""
+    from safetensors.torch import load
+
+    cfg = json.loads(config)
+    if cfg.get("format") != FORMAT:
+        raise ValueError(f"config is not a neuralsde diffusion score model ({cfg.get('format')!r})")
+    if cfg.get("weights_sha256") != hashlib.sha256(weights).hexdigest():
+        raise ValueError("weights do not match the SHA-256 recorded in config")
+    net = net_from_config(cfg["net"])
+    net.load_state_dict(load(weights))
+    return ScoreModel(net, sde_from_config(cfg["sde"])).eval()

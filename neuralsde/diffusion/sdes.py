@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from neuralsde.core.keyed import normal
 from neuralsde.core.sde import SDE
 from neuralsde.diffusion.reverse import ReverseSDE
 
@@ -92,7 +93,7 @@ class ForwardSDE(SDE):
         self, shape, generator: torch.Generator | None = None, dtype=None, device=None
     ) -> torch.Tensor:
         """Draw ``x_T`` from the prior ``N(0, prior_std^2 I)``; ``shape = (batch, *event)``."""
-        z = torch.randn(tuple(shape), generator=generator, dtype=dtype, device=device)
+        z = normal(tuple(shape), generator, dtype=dtype, device=device)
         return self.prior_std * z
 
     def prior_logp(self, z: torch.Tensor) -> torch.Tensor:

@@ -9,17 +9,24 @@ points follow them through the network). Results are xarray Datasets with dims
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import torch
 import xarray as xr
 
+from neuralsde.core.arguments import check_seed
+from neuralsde.core.keyed import KeyedGenerator
+from neuralsde.data.chunks import is_chunked, map_series
+from neuralsde.diffusion.checkpoint import from_bytes, to_bytes
 from neuralsde.diffusion.guidance import Inpaint, ObservationGuidance
 from neuralsde.diffusion.sampling import sample
+from neuralsde.diffusion.sdes import sde_from_config
 
 
 def _as_array(values, name="values"):
-    """Windows on one shared grid as ``((series, time, channel) float32 tensor, times)``,
-    read by the input gate (times None when the input carried none)."""
+    """Windows on one shared grid as ``((series, time, channel) float32 tensor, times,
+    series labels)``, read by the input gate (times None when the input carried none)."""
     from neuralsde.data import IrregularBatch
 
     carries_times = hasattr(values, "dims") or hasattr(values, "times")
@@ -31,7 +38,7 @@ def _as_array(values, name="values"):
     times = None
     if carries_times:
         times = batch.datetimes()[0] if batch.time_encoding is not None else batch.times[0].numpy()
-    return batch.values.to(torch.float32), times
+    return batch.values.to(torch.float32), times, np.asarray(batch.series)
 
 
 def impute(
@@ -47,9 +54,16 @@ def impute(
     obs_weight: float = 1.0,
     sigma_y: float = 0.05,
     generator: torch.Generator | None = None,
+    random_state: int | None = None,
 ) -> xr.Dataset:
     """Fill the missing points of windows ``values: (series, time, channel)`` (NaN = missing,
     or an explicit boolean ``mask`` of observed points), in the model's units.
+
+    ``random_state`` (an int, instead of ``generator``) draws each series' noise from it and
+    the series' label: a series gets the same samples in any batch or chunk. A dask-backed
+    ``values`` (an xarray object chunked along ``series``) is imputed chunk by chunk on dask's
+    workers (the score model travels as its config and safetensors weights) and the result is
+    a lazy Dataset, equal to the in-memory one with the same ``random_state`` (default 0).
 
     Returns a Dataset with ``samples (sample, series, time, channel)``, ``mean`` and ``std``
     over samples, ``observed`` (the input) and ``mask``.
@@ -65,7 +79,28 @@ def impute(
         >>> ds["samples"].dims
         ('sample', 'series', 'time', 'channel')
     """
-    vals, t_coord = _as_array(values)
+    if is_chunked(values):
+        for arg, v in (("generator", generator), ("mask", mask)):
+            if v is not None:
+                raise ValueError(
+                    f"{arg}: a dask-backed values draws each series' noise from random_state "
+                    f"and marks missing points as NaN; pass {arg}=None"
+                )
+        if method == "pc":
+            raise ValueError(
+                "method: 'pc' sets its corrector step from norms averaged over the batch (Song "
+                "et al.), which couples the series of a batch, so chunks would not equal the "
+                "whole batch; impute a dask-backed values with another method"
+            )
+        config, weights = to_bytes(score_model)
+        payload = (config, weights, hashlib.sha256(weights).hexdigest())
+        kwargs = dict(sde=sde.config(), times=times, n_samples=n_samples, method=method,
+                      steps=steps, obs_weight=obs_weight, sigma_y=sigma_y,
+                      random_state=0 if random_state is None else random_state)  # fmt: skip
+        return map_series(values, from_bytes, payload, _impute_block, kwargs, "values")
+    if generator is not None and random_state is not None:
+        raise ValueError("pass generator or random_state, not both")
+    vals, t_coord, series = _as_array(values)
     if mask is None:
         mask = ~torch.isnan(vals)
     mask = torch.as_tensor(mask, dtype=torch.bool)
@@ -77,6 +112,9 @@ def impute(
     clean = torch.nan_to_num(vals)
     rep_vals = clean.repeat_interleave(n_samples, 0)
     rep_mask = mask.repeat_interleave(n_samples, 0)
+    if random_state is not None:
+        generator = KeyedGenerator.for_labels(check_seed(random_state), series)
+        generator = generator.repeat(n_samples, interleave=True)  # rows as rep_vals
     guidance = [Inpaint(rep_mask, rep_vals)]
     if obs_weight > 0:
         guidance.append(ObservationGuidance(rep_mask, rep_vals, obs_weight, sigma_y))
@@ -94,7 +132,7 @@ def impute(
     t_coord = np.arange(length) if t_coord is None else np.asarray(t_coord)
     coords = {
         "time": t_coord,
-        "series": np.arange(b),
+        "series": series,
         "channel": np.arange(ch),
         "sample": np.arange(n_samples),
     }
@@ -117,7 +155,7 @@ def forecast(score_model, sde, history, horizon: int, **kwargs) -> xr.Dataset:
     """Forecast ``horizon`` steps after ``history: (series, time, channel)`` by imputing the end
     of a window of ``time + horizon`` points (the model's window length). Keyword arguments
     go to :func:`impute`."""
-    hist, t_coord = _as_array(history)
+    hist, t_coord, _ = _as_array(history)
     if int(horizon) < 1:
         raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
     b, length, ch = hist.shape
@@ -127,3 +165,8 @@ def forecast(score_model, sde, history, horizon: int, **kwargs) -> xr.Dataset:
         step = t_coord[-1] - t_coord[-2]
         times = np.concatenate([t_coord, t_coord[-1] + step * np.arange(1, int(horizon) + 1)])
     return impute(score_model, sde, torch.cat([hist, pad], 1), times=times, **kwargs)
+
+
+def _impute_block(model, block, sde, **kwargs):
+    """:func:`impute` of one chunk of series (:func:`neuralsde.data.chunks.map_series`)."""
+    return impute(model, sde_from_config(sde), block, **kwargs)

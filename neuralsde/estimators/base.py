@@ -114,23 +114,16 @@ class NeuralSDEEstimator(BaseEstimator):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path) -> Path:
-        """Write the fitted estimator to the folder ``path`` (created if needed).
-
-        ``config.json`` holds the parameters and the fitted state; ``weights.safetensors``
-        the tensors. Nothing is pickled. Returns the folder. Under torch.distributed only
-        rank 0 writes (every rank holds the same fitted state).
-        """
-        from safetensors.torch import save_file
+    def to_bytes(self) -> tuple[str, bytes]:
+        """The fitted estimator as ``(config JSON text, safetensors bytes)``: what :meth:`save`
+        writes, and how the model travels to dask workers (no pickle of torch objects)."""
+        from safetensors.torch import save
 
         from neuralsde import __version__
 
         check_is_fitted(self, self._fitted_marker)
-        folder = Path(path)
-        if not is_main():
-            return folder
-        folder.mkdir(parents=True, exist_ok=True)
         state, tensors = self._fitted_state()
+        weights = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()})
         config = {
             "format": FORMAT,
             "schema": SCHEMA,
@@ -138,11 +131,25 @@ class NeuralSDEEstimator(BaseEstimator):
             "version": __version__,
             "params": {k: _to_json(v) for k, v in self.get_params(deep=False).items()},
             "fitted": state,
+            "weights_sha256": hashlib.sha256(weights).hexdigest(),
         }
-        save_file({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
-                  str(folder / WEIGHTS))  # fmt: skip
-        config["weights_sha256"] = _sha256(folder / WEIGHTS)
-        (folder / CONFIG).write_text(json.dumps(config, indent=2))
+        return json.dumps(config, indent=2), weights
+
+    def save(self, path) -> Path:
+        """Write the fitted estimator to the folder ``path`` (created if needed).
+
+        ``config.json`` holds the parameters and the fitted state; ``weights.safetensors``
+        the tensors. Nothing is pickled. Returns the folder. Under torch.distributed only
+        rank 0 writes (every rank holds the same fitted state).
+        """
+        check_is_fitted(self, self._fitted_marker)
+        folder = Path(path)
+        if not is_main():
+            return folder
+        config, weights = self.to_bytes()
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / WEIGHTS).write_bytes(weights)
+        (folder / CONFIG).write_text(config)
         return folder
 
     @classmethod
@@ -154,16 +161,30 @@ class NeuralSDEEstimator(BaseEstimator):
             ValueError: the files are corrupted or truncated, were written by another class,
                 or by a newer neuralsde (a higher schema).
         """
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
         folder = Path(path)
         config_path, weights_path = folder / CONFIG, folder / WEIGHTS
         for p in (config_path, weights_path):
             if not p.is_file():
                 raise FileNotFoundError(f"path {folder} holds no saved estimator: {p} is missing")
         try:
-            config = json.loads(config_path.read_text())
+            config = config_path.read_text()
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{config_path} is corrupted or truncated (not JSON: {err})") from None
+        return cls.from_bytes(config, weights_path.read_bytes(), device=device,
+                              source=(str(config_path), str(weights_path)))  # fmt: skip
+
+    @classmethod
+    def from_bytes(cls, config: str, weights: bytes, device=None, source=None):
+        """Rebuild an estimator from :meth:`to_bytes`'s ``(config, weights)``; ``source``
+        names the two in errors (default ``("config", "weights")``). Raises ValueError as
+        :meth:`load` does."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load
+
+        config_path, weights_path = source or ("config", "weights")
+        folder = Path(config_path).parent if source else "the payload"
+        try:
+            config = json.loads(config)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{config_path} is corrupted or truncated (not JSON: {err})") from None
         if not isinstance(config, dict) or config.get("format") != FORMAT:
@@ -180,13 +201,13 @@ class NeuralSDEEstimator(BaseEstimator):
                 f"{config.get('version')}; this version reads schema <= {SCHEMA}: upgrade"
             )
         digest = config.get("weights_sha256")
-        if digest is not None and digest != _sha256(weights_path):
+        if digest is not None and digest != hashlib.sha256(weights).hexdigest():
             raise ValueError(
                 f"{weights_path} is corrupted or truncated: it does not match the SHA-256 "
                 f"recorded in {config_path} (the weights changed after saving)"
             )
         try:
-            tensors = load_file(str(weights_path))
+            tensors = load(weights)
         except (SafetensorError, OSError, ValueError) as err:
             raise ValueError(f"{weights_path} is corrupted or truncated: {err}") from None
         if not isinstance(config.get("params"), dict):
@@ -235,10 +256,6 @@ def _atomic(fit):
             raise
 
     return wrapper
-
-
-def _sha256(path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _to_json(v):

@@ -63,6 +63,7 @@ from neuralsde.changepoint.likelihood import euler_log_density, girsanov_log_rat
 from neuralsde.changepoint.peaks import pick_peaks
 from neuralsde.data import IrregularBatch
 from neuralsde.estimators.base import NeuralSDEEstimator
+from neuralsde.estimators.chunked import chunked_predict, is_chunked
 
 ESTIMATORS = ("glr", "symmetric", "girsanov")
 
@@ -406,9 +407,56 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         self.bkps_ = [*peaks, self.n_samples_]
         return list(self.bkps_)
 
-    def fit_predict(self, signal, times=None, pen=None, n_bkps=None) -> list[int]:
-        """``fit(signal, times).predict(pen, n_bkps)``."""
+    def fit_predict(self, signal, times=None, pen=None, n_bkps=None):
+        """``fit(signal, times).predict(pen, n_bkps)``: the breakpoints of one series.
+
+        For many series, pass an xarray object with a ``series`` dimension (in memory, or
+        dask-backed and chunked along ``series``: then computed lazily, chunk by chunk, on
+        dask's workers). Each series gets its own fit (a clone of this detector, seeded with
+        ``random_state``) and the result is a boolean ``DataArray (series, time)`` on the
+        object's time coordinate, True where a new segment begins.
+
+        Example:
+            >>> import numpy as np, xarray as xr
+            >>> rng = np.random.default_rng(0)
+            >>> x = np.concatenate([rng.normal(0, 1, (3, 150)), rng.normal(0, 3, (3, 150))], 1)
+            >>> fleet = xr.DataArray(x, dims=("series", "time"))
+            >>> det = LatentSDEChangeDetector(window=40, random_state=0)
+            >>> starts = det.fit_predict(fleet, n_bkps=1)
+            >>> starts.dims, [int(np.flatnonzero(row)[0]) for row in starts.values]
+            (('series', 'time'), [150, 150, 150])
+        """
+        if _fleet(signal):
+            if times is not None:
+                raise ValueError("times: an xarray fleet carries its times in its time "
+                                 "coordinate; pass times=None")  # fmt: skip
+            if is_chunked(signal):
+                return chunked_predict(self, signal, "changes", name="signal", stamps=False,
+                                       pen=pen, n_bkps=n_bkps)  # fmt: skip
+            return self._predict_block("changes", signal, None, pen=pen, n_bkps=n_bkps)
         return self.fit(signal, times).predict(pen=pen, n_bkps=n_bkps)
+
+    def _predict_block(self, kind, X, stamps, pen=None, n_bkps=None):
+        """Change starts ``(series, time)`` of every series of ``X`` (:meth:`fit_predict`)."""
+        from sklearn.base import clone
+        from tqdm.auto import tqdm
+
+        dim = "time"
+        if dim not in X.dims:
+            raise ValueError(f"signal has dims {tuple(X.dims)}; a fleet needs a {dim!r} "
+                             f"dimension")  # fmt: skip
+        coord = np.asarray(X[dim].values) if dim in X.coords else np.arange(X.sizes[dim])
+        out = np.zeros((X.sizes["series"], len(coord)), dtype=bool)
+        labels = X["series"].values if "series" in X.coords else np.arange(X.sizes["series"])
+        for i in tqdm(range(len(labels)), desc="change points", disable=not self.progress):
+            det = clone(self).set_params(progress=False)
+            one = X.isel(series=i)
+            if "series" in one.coords:
+                one = one.drop_vars("series")
+            bkps = det.fit(one).predict(pen=pen, n_bkps=n_bkps)
+            out[i, np.searchsorted(coord, det.to_times(bkps))] = True
+        return xr.DataArray(out, dims=("series", dim), coords={"series": labels, dim: coord},
+                            name="change_start")  # fmt: skip
 
     def to_times(self, bkps) -> np.ndarray:
         """The user's time stamps (datetime64 for datetime data) at which the segments of
@@ -509,3 +557,8 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         axes[0].set_title("LatentSDEChangeDetector: detected (red), true (green dashed)")
         fig.tight_layout()
         return fig
+
+
+def _fleet(signal) -> bool:
+    """Whether ``signal`` is an xarray object of many series (a ``series`` dimension)."""
+    return type(signal).__module__.startswith("xarray") and "series" in signal.dims

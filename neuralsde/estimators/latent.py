@@ -16,9 +16,11 @@ import xarray as xr
 from sklearn.utils.validation import check_is_fitted
 
 from neuralsde.core.arguments import positive
+from neuralsde.core.keyed import KeyedGenerator, normal
 from neuralsde.data.coerce import check_observed
 from neuralsde.data.scaling import Scaler
 from neuralsde.estimators.base import MAX_STEPS, NeuralSDEEstimator, check_steps
+from neuralsde.estimators.chunked import chunked_predict, is_chunked
 from neuralsde.models.latent import LatentSDE
 from neuralsde.noise import MarkovFBM
 
@@ -238,10 +240,11 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         return None if h is None else float(h.detach())
 
     # ----------------------------------------------------------------- inference
-    def _check_times(self, t, batch, name="times"):
-        """Query times ``t`` on the fitted axis (sorted, distinct): not before the data, and
-        not so far past it that the solve would be absurd."""
-        start = float(self.scaler_.distinct_times(batch)[0])
+    def _check_times(self, t, stamps, name="times"):
+        """Query times ``t`` on the fitted axis (sorted, distinct): not before the data (whose
+        distinct stamps are ``stamps``), and not so far past it that the solve would be
+        absurd."""
+        start = float(stamps[0])
         if t[0] < start:
             raise ValueError(
                 f"{name}: {self.scaler_.decode(t[:1])[0]} is before the start of the data "
@@ -275,22 +278,46 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         ):
             raise ValueError(f"n_samples must be an integer >= 1; got {n_samples!r}")
         check_is_fitted(self, "model_")
+        kwargs = dict(times=times, n_samples=int(n_samples), quantiles=quantiles,
+                      random_state=random_state)  # fmt: skip
+        if is_chunked(X):
+            self._check_chunkable()
+            return chunked_predict(self, X, "samples", **kwargs)
+        return self._samples(X, None, **kwargs)
+
+    def _predict_block(self, kind, X, stamps, **kwargs):
+        """``"samples"`` (:meth:`predict`) or ``"elbo"`` (:meth:`_elbo_parts` as ``(series,
+        part)``) of a chunk of series (:mod:`neuralsde.estimators.chunked`)."""
+        if kind == "samples":
+            return self._samples(X, stamps, **kwargs)
         batch = self._batch(X)
-        check_observed(batch)
-        t_real = (self.scaler_.distinct_times(batch) if times is None
-                  else self._check_times(np.unique(self.scaler_.encode(times)), batch))  # fmt: skip
+        return xr.DataArray(self._elbo_parts(batch, stamps, **kwargs), dims=("series", "part"),
+                            coords={"series": np.asarray(batch.series),
+                                    "part": ["elbo", "count", "log_std"]})  # fmt: skip
+
+    def _samples(self, X, stamps, times, n_samples, quantiles, random_state):
+        """:meth:`predict`; ``stamps``: the whole batch's distinct time stamps when ``X`` is a
+        chunk of it."""
+        batch = self._batch(X)
+        check_observed(batch, channels=stamps is None)
+        if stamps is None:
+            stamps = self.scaler_.distinct_times(batch)
+        t_real = stamps
+        if times is not None:
+            t_real = self._check_times(np.unique(self.scaler_.encode(times)), stamps)
         tt, vv = self._tensors(batch)
         out_t = torch.as_tensor(self.scaler_.transform_times(t_real), dtype=torch.float32)
-        gen = self._generator(random_state)
+        start = torch.as_tensor(self.scaler_.transform_times(stamps[:1])).float()[0]
+        gen = self._noise(batch, random_state)
         model = self.model_
         with torch.no_grad():
-            post = model.posterior(tt, vv, out_times=out_t, n_samples=int(n_samples),
-                                   generator=gen)  # fmt: skip
+            post = model.posterior(tt, vv, out_times=out_t, n_samples=n_samples,
+                                   generator=gen, start=start)  # fmt: skip
             mu = model.decode(post["z"])  # (T, n*B, C)
-            eps = torch.randn(mu.shape, generator=gen, dtype=mu.dtype)
+            eps = normal(mu.shape, gen.repeat(n_samples), dtype=mu.dtype, dim=1)
             x = mu + model.obs_std.to(mu.dtype) * eps
         B, C = batch.batch_size, batch.n_channels
-        x = x.reshape(len(out_t), int(n_samples), B, C).permute(1, 2, 0, 3).double()
+        x = x.reshape(len(out_t), n_samples, B, C).permute(1, 2, 0, 3).double()
         x = self.scaler_.inverse_values(x).numpy()
         return self._dataset(x, t_real, batch.series, quantiles)
 
@@ -337,20 +364,51 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         """Held-out ELBO per observed entry, in data units (nats per observed value).
 
         The standardisation's Jacobian is included: ``elbo_data = elbo_std - mean log std_c``.
+        Each series' posterior samples are drawn from ``random_state`` and its label; a
+        dask-backed ``X`` is scored chunk by chunk.
         """
         check_is_fitted(self, "model_")
+        kwargs = dict(n_samples=int(n_samples), random_state=random_state)
+        if is_chunked(X):
+            self._check_chunkable()
+            parts = chunked_predict(self, X, "elbo", **kwargs).sum("series").values
+        else:
+            parts = self._elbo_parts(X, None, **kwargs).sum(0)
+        total, count, log_jac = (float(p) for p in parts)
+        return (total / int(n_samples) - log_jac) / count
+
+    def _elbo_parts(self, X, stamps, n_samples, random_state) -> np.ndarray:
+        """Per series ``(B, 3)``: the ELBO summed over its samples (standardised units), its
+        number of observed values and the sum of ``log std_c`` over them."""
         batch = self._batch(X)
         tt, vv = self._tensors(batch)
+        stamps = self.scaler_.distinct_times(batch) if stamps is None else stamps
+        start = torch.as_tensor(self.scaler_.transform_times(stamps[:1])).float()[0]
+        gen = self._noise(batch, random_state)
         with torch.no_grad():
-            out = self.model_.elbo(tt, vv, n_samples=int(n_samples),
-                                   generator=self._generator(random_state))  # fmt: skip
-        obs = batch.mask
-        std = torch.tensor(self.scaler_.std, dtype=torch.float64)
-        log_jac = float((obs * std.log().float()).sum() / obs.sum())
-        return float(out["elbo"]) - log_jac
+            post = self.model_.posterior(tt, vv, n_samples=n_samples, generator=gen, start=start)
+            ll = self.model_.log_likelihood(post["z"], post["values"])
+        elbo = (ll - post["kl0"] - post["kl_path"]).double().view(n_samples, -1).sum(0)
+        obs = batch.mask.double()
+        log_std = torch.tensor(self.scaler_.std, dtype=torch.float64).log()
+        return np.stack([elbo.numpy(), obs.sum((1, 2)).numpy(),
+                         (obs * log_std).sum((1, 2)).numpy()], -1)  # fmt: skip
+
+    def _noise(self, batch, random_state) -> KeyedGenerator:
+        """Sampling noise keyed by series label: a series draws the same in any batch."""
+        seed = self.random_state if random_state is None else random_state
+        return KeyedGenerator.for_labels(0 if seed is None else int(seed), batch.series)
+
+    def _check_chunkable(self) -> None:
+        if not self.model_.per_series():
+            raise ValueError(
+                "X: a dask-backed X is predicted chunk by chunk, which needs each series "
+                "solved on its own times; this forecaster solves on the union of all "
+                "series' times (series_grids=False or snap=True): predict in memory"
+            )
 
     def score(self, X, y=None) -> float:
-        """:meth:`elbo` (higher is better)."""
+        """:meth:`elbo` (higher is better); a dask-backed ``X`` is scored chunk by chunk."""
         return self.elbo(X)
 
     def log_predictive_density(self, X, X_target, n_samples=200, random_state=None):
@@ -363,8 +421,8 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         batch, target = self._batch(X), self._batch(X_target, "X_target")
         tt, vv = self._tensors(batch)
         t_tgt = self.scaler_.raw_times(target, "X_target")
-        t_all = self._check_times(self.scaler_.distinct_times(target, "X_target"), batch,
-                                  "X_target")  # fmt: skip
+        t_all = self._check_times(self.scaler_.distinct_times(target, "X_target"),
+                                  self.scaler_.distinct_times(batch), "X_target")  # fmt: skip
         out_t = torch.as_tensor(self.scaler_.transform_times(t_all), dtype=torch.float32)
         with torch.no_grad():
             post = self.model_.posterior(tt, vv, out_times=out_t, n_samples=int(n_samples),

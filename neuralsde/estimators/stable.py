@@ -14,13 +14,16 @@ import math
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_is_fitted
 
 from neuralsde.core.arguments import check_device
+from neuralsde.core.keyed import KeyedGenerator
 from neuralsde.data import IrregularBatch
 from neuralsde.data.coerce import check_observed
 from neuralsde.data.scaling import Scaler
 from neuralsde.estimators.base import NeuralSDEEstimator, check_steps
+from neuralsde.estimators.chunked import chunked_predict, is_chunked
 from neuralsde.models import NeuralCDE, PathClassifier, PathRegressor, StableSDE, default_dt
 from neuralsde.models.stable import KINDS
 from neuralsde.train import fit as train_loop
@@ -176,11 +179,12 @@ class _SDEBase(NeuralSDEEstimator):
         dt = float(self.dt) if self.dt is not None else span * step
         self.dt_ = dt / self.scaler_.time_scale
 
-    def _tensors(self, X, name="X"):
-        """Validated, scaled ``(times (B, L), values (B, L, C))`` tensors on ``device``."""
+    def _tensors(self, X, name="X", whole=True):
+        """Validated, scaled ``(times (B, L), values (B, L, C))`` tensors on ``device``.
+        ``whole=False``: ``X`` is a chunk of a batch (the batch's stamps are checked)."""
         batch = self._batch(X, name)
         stamps = batch.times[~torch.isnan(batch.times)]
-        if int(torch.unique(stamps).numel()) < 2:
+        if whole and int(torch.unique(stamps).numel()) < 2:
             raise ValueError(
                 f"{name} holds a single distinct time stamp ({float(stamps[0]):g}) across all "
                 f"its series; {type(self).__name__} reads each series as a path through time "
@@ -190,10 +194,11 @@ class _SDEBase(NeuralSDEEstimator):
         dtype = torch.get_default_dtype()
         return times.to(dtype).to(self.device), values.to(dtype).to(self.device), batch
 
-    def _path(self, times, values):
+    def _path(self, times, values, grid=None):
         from neuralsde.data.interpolation import control_path
 
-        path = control_path(times, values, kind="hermite", intensity=bool(self.intensity))
+        path = control_path(times, values, kind="hermite", intensity=bool(self.intensity),
+                            grid=grid)  # fmt: skip
         if not self.intensity and self.time_span_ == 1.0:
             return path
         c = self.n_channels_
@@ -218,6 +223,26 @@ class _SDEBase(NeuralSDEEstimator):
         # a CPU generator: the solver draws its per-chunk seeds from it on any device
         seed = 0 if self.random_state is None else int(self.random_state)
         return torch.Generator().manual_seed(seed + offset)
+
+    def _grid(self, stamps) -> torch.Tensor:
+        """The control path's knots ``(T,)`` on the model's axis from the distinct stamps of the
+        whole batch (``scaler_.distinct_times``): every chunk of a batch builds its paths on
+        the same knots, so a chunk predicts exactly what the whole batch predicts for it."""
+        t = self.scaler_.transform_times(torch.as_tensor(stamps, dtype=torch.float64))
+        grid = torch.unique(t.to(torch.get_default_dtype()))
+        if grid.numel() < 2:
+            raise ValueError(
+                f"X holds a single distinct time stamp across all its series; "
+                f"{type(self).__name__} reads each series as a path through time and needs at "
+                f"least 2 distinct time stamps"
+            )
+        return grid.to(self.device)
+
+    def _noise(self, batch) -> KeyedGenerator:
+        """Prediction noise keyed by series label (seeded from ``random_state``): a series
+        draws the same noise in any batch or chunk."""
+        seed = 0 if self.random_state is None else int(self.random_state)
+        return KeyedGenerator.for_labels(seed + 1, batch.series)
 
     def _seeded_model(self):
         """The model, initialised from ``random_state`` (the global RNG is left untouched)."""
@@ -424,26 +449,63 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
         self._train(loss_fn, train, val, callback)
         return self
 
-    def _logits(self, X) -> torch.Tensor:
+    def _logits(self, X, stamps=None) -> torch.Tensor:
+        """Logits ``(B, n_classes)``; ``stamps``: the distinct stamps of the whole batch when
+        ``X`` is a chunk of it."""
         check_is_fitted(self, "model_")
-        times, values, _ = self._tensors(X)
-        generator = self._generator(offset=1)
+        times, values, batch = self._tensors(X, whole=stamps is None)
+        grid = self._grid(self.scaler_.distinct_times(batch) if stamps is None else stamps)
+        noise = self._noise(batch)
         out = []
         with torch.no_grad():
             step = self.batch_size or times.shape[0]
             for s in range(0, times.shape[0], step):
-                path = self._path(times[s : s + step], values[s : s + step])
-                out.append(self.model_(path, **self._solver(generator)))
+                rows = slice(s, s + step)
+                path = self._path(times[rows], values[rows], grid)
+                out.append(self.model_(path, **self._solver(noise.subset(rows))))
         return torch.cat(out)
 
     def predict_proba(self, X) -> np.ndarray:
-        """Class probabilities ``(B, n_classes)`` in the order of ``classes_``."""
-        return torch.softmax(self._logits(X), dim=-1).cpu().double().numpy()
+        """Class probabilities ``(B, n_classes)`` in the order of ``classes_``; for a
+        dask-backed ``X``, a lazy ``xarray.DataArray`` ``(series, class)``."""
+        if is_chunked(X):
+            return chunked_predict(self, X, "proba")
+        return self._proba(X)
+
+    def _proba(self, X, stamps=None) -> np.ndarray:
+        return torch.softmax(self._logits(X, stamps), dim=-1).cpu().double().numpy()
 
     def predict(self, X) -> np.ndarray:
-        """Predicted labels ``(B,)``."""
+        """Predicted labels ``(B,)``; for a dask-backed ``X``, a lazy ``xarray.DataArray``
+        ``(series,)``."""
+        if is_chunked(X):
+            return chunked_predict(self, X, "labels")
+        return self._labels(X)
+
+    def _labels(self, X, stamps=None) -> np.ndarray:
         check_is_fitted(self, "model_")
-        return self.classes_[self._logits(X).argmax(-1).cpu().numpy()]
+        return self.classes_[self._logits(X, stamps).argmax(-1).cpu().numpy()]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy of :meth:`predict` against ``y: (B,)``; a dask-backed ``X`` is
+        predicted chunk by chunk."""
+        pred = self.predict(X)
+        pred = np.asarray(pred.values if hasattr(pred, "values") else pred)
+        return float(accuracy_score(np.asarray(y), pred, sample_weight=sample_weight))
+
+    def _predict_block(self, kind, X, stamps):
+        """``"labels"`` ``(series,)`` or ``"proba"`` ``(series, class)`` of a chunk of series
+        (:mod:`neuralsde.estimators.chunked`)."""
+        import xarray as xr
+
+        batch = self._batch(X)
+        series = np.asarray(batch.series)
+        if kind == "proba":
+            return xr.DataArray(self._proba(batch, stamps), dims=("series", "class"),
+                                coords={"series": series, "class": self.classes_},
+                                name="probability")  # fmt: skip
+        return xr.DataArray(self._labels(batch, stamps), dims=("series",),
+                            coords={"series": series}, name="label")  # fmt: skip
 
 
 def _labels(y, batch, name):
@@ -624,23 +686,25 @@ class SDERegressor(RegressorMixin, _SDEBase):
         first = ~torch.isnan(v) & (torch.cumsum(~torch.isnan(v), dim=1) == 1)
         return torch.where(first, v, thinned)
 
-    def _predict_grid(self, model, t, v, generator, query=None):
-        """Predictions ``(B, T, outputs)`` on ``query`` (default: the union grid of ``t``)."""
-        path = self._path(t, v)
+    def _predict_grid(self, model, t, v, generator, query=None, grid=None):
+        """Predictions ``(B, T, outputs)`` on ``query`` (default: the union grid of ``t``);
+        the paths' knots are ``grid`` (default: the union grid of ``t``)."""
+        path = self._path(t, v, grid)
         grid = torch.unique(t[torch.isfinite(t)]) if query is None else query
         out = model(path, grid, **self._solver(generator))
         return grid, out.transpose(0, 1)
 
-    def _query(self, t, batch, times):
-        """``(query (T,) on the model's axis, the user's times (T,))`` for ``predict``."""
+    def _query(self, t, stamps, times):
+        """``(query (T,) on the model's axis, the user's times (T,))`` for ``predict``, from
+        the distinct stamps of the whole batch."""
         if times is None:
-            raw = self.scaler_.distinct_times(batch)
+            raw = stamps
         else:
             raw = self.scaler_.encode(times, "times")
             if np.any(np.diff(raw) <= 0):
                 raise ValueError(f"times must be strictly increasing; got {times!r}")
         model_t = self.scaler_.transform_times(raw)
-        start = float(torch.nan_to_num(t, nan=math.inf).min())
+        start = float(t[0])
         if model_t[0] < start - 1e-9:
             first = self.scaler_.inverse_times(np.array([start]))[0]
             raise ValueError(
@@ -656,14 +720,22 @@ class SDERegressor(RegressorMixin, _SDEBase):
         """Values at ``times`` (1-D: numbers, or dates for data with datetime stamps; default:
         every time stamp of ``X``) for every series: an ``xarray.DataArray`` with dims
         ``(series, time, channel)`` whose time coordinate is in the user's units. Times after
-        a series' last observation are forecasts."""
+        a series' last observation are forecasts. For a dask-backed ``X`` (chunked along
+        ``series``), a lazy ``DataArray`` with the same dims and coordinates."""
+        if is_chunked(X):
+            return chunked_predict(self, X, "values", times=times)
+        return self._values(X, times=times)
+
+    def _values(self, X, stamps=None, times=None):
         import xarray as xr
 
         check_is_fitted(self, "model_")
-        t, v, batch = self._tensors(X)
-        query, user_times = self._query(t, batch, times)
+        t, v, batch = self._tensors(X, whole=stamps is None)
+        stamps = self.scaler_.distinct_times(batch) if stamps is None else stamps
+        grid = self._grid(stamps)
+        query, user_times = self._query(grid, stamps, times)
         with torch.no_grad():
-            _, pred = self._predict_grid(self.model_, t, v, self._generator(offset=1), query)
+            _, pred = self._predict_grid(self.model_, t, v, self._noise(batch), query, grid)
         pred = pred.double().cpu()
         if self.supervised_:
             pred = pred * torch.tensor(self.y_std_) + torch.tensor(self.y_mean_)
@@ -680,17 +752,50 @@ class SDERegressor(RegressorMixin, _SDEBase):
 
     def score(self, X, y=None, sample_weight=None):
         """R^2 of the predictions at ``X``'s time stamps against ``y`` (default: ``X``'s own
-        observed values), over the observed entries."""
+        observed values), over the observed entries. A dask-backed ``X`` is scored against
+        its own values, chunk by chunk."""
+        if is_chunked(X):
+            if y is not None:
+                raise ValueError(
+                    "y: a dask-backed X is scored against its own observed values; pass y=None "
+                    "(or score in memory)"
+                )
+            parts = chunked_predict(self, X, "score_parts").sum("series").values
+        else:
+            batch = self._batch(X)
+            target = self._targets(batch, y) if y is not None else None
+            parts = self._score_parts(batch, None, target).sum(0)
+        resid, count, total, squares = (float(p) for p in parts)
+        spread = squares - total * total / count if count else 0.0
+        return 1 - resid / spread if spread > 0 else 0.0
+
+    def _score_parts(self, X, stamps=None, target=None) -> np.ndarray:
+        """Per series ``(B, 4)``: the squared residuals, the number of observed targets, their
+        sum and their sum of squares (R^2 of any set of series from the sums)."""
         batch = self._batch(X)
-        target = self._targets(batch, y) if y is not None else batch.values
-        pred = self.predict(batch)
+        target = batch.values if target is None else target
+        stamps = self.scaler_.distinct_times(batch) if stamps is None else stamps
+        pred = self._values(batch, stamps).values
         raw = self.scaler_.raw_times(batch)
-        grid = torch.unique(raw[torch.isfinite(raw)])
-        on_grid = _to_union(raw, grid, target.double()).numpy()
+        on_grid = _to_union(raw, torch.as_tensor(stamps), target.double()).numpy()
         seen = ~np.isnan(on_grid)
-        resid = ((pred.values - np.nan_to_num(on_grid))[seen] ** 2).sum()
-        total = ((on_grid[seen] - on_grid[seen].mean()) ** 2).sum()
-        return float(1 - resid / total) if total > 0 else 0.0
+        y = np.where(seen, on_grid, 0.0)
+        resid = np.where(seen, (pred - y) ** 2, 0.0)
+        return np.stack([resid.sum((1, 2)), seen.sum((1, 2)), y.sum((1, 2)),
+                         (y * y).sum((1, 2))], -1)  # fmt: skip
+
+    def _predict_block(self, kind, X, stamps, **kwargs):
+        """``"values"`` (as :meth:`predict`) or ``"score_parts"`` ``(series, part)`` of a chunk
+        of series (:mod:`neuralsde.estimators.chunked`)."""
+        import xarray as xr
+
+        if kind == "values":
+            return self._values(X, stamps, **kwargs)
+        batch = self._batch(X)
+        parts = self._score_parts(batch, stamps)
+        return xr.DataArray(parts, dims=("series", "part"),
+                            coords={"series": np.asarray(batch.series),
+                                    "part": ["resid", "count", "sum", "squares"]})  # fmt: skip
 
 
 def _to_union(t, grid, values):

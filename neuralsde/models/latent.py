@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from neuralsde.core import SDE, augment, controlled, logqp, solve, split
+from neuralsde.core.keyed import normal, repeat_rows
 from neuralsde.core.methods import METHODS, sde_type_of
 from neuralsde.core.solve import ADJOINTS
 from neuralsde.noise import MarkovFBM, fractional
@@ -484,7 +485,8 @@ class LatentSDE(nn.Module):
         supported = method is not None and method.per_series and adjoint.per_series
         return self.series_grids and not snap and supported
 
-    def posterior(self, times, values, out_times=None, n_samples=1, generator=None, snap=None):
+    def posterior(self, times, values, out_times=None, n_samples=1, generator=None, snap=None,
+                  start=None):  # fmt: skip
         """Sample the posterior latent paths.
 
         By default (:meth:`per_series`) every series is solved on its own time stamps (one grid
@@ -496,6 +498,11 @@ class LatentSDE(nn.Module):
                 They may extend past the data; beyond each series' last observation the prior
                 drift runs.
             n_samples: posterior samples per series.
+            generator: a ``torch.Generator``, or a
+                :class:`~neuralsde.core.keyed.KeyedGenerator` keyed by series (each series'
+                samples then do not depend on the rest of the batch).
+            start: the common start time of the per-series solves (default: the batch's
+                first time; a chunk of a larger batch passes the batch's).
 
         Returns:
             dict with ``z: (T', n_samples * B, D)`` (sample-major), ``kl0: (n*B,)``,
@@ -516,12 +523,13 @@ class LatentSDE(nn.Module):
         obs = observations(obs_t.repeat(n, 1), obs_v.repeat(n, 1, 1), ctx.repeat(1, n, 1),
                            self.dt)  # fmt: skip
         mean_n, logstd_n = mean.repeat(n, 1), logstd.repeat(n, 1)
-        eps = torch.randn(mean_n.shape, generator=generator, dtype=mean.dtype)
+        generator = repeat_rows(generator, n)
+        eps = normal(mean_n.shape, generator, dtype=mean.dtype)
         z0 = mean_n + logstd_n.exp() * eps
         sde = self.posterior_sde()
         out = {}
         if per_series:
-            ts, at_obs, at_out = self._series_times(obs_t, obs_v, out_times)
+            ts, at_obs, at_out = self._series_times(obs_t, obs_v, out_times, start)
             ys = self._solve(sde, augment(sde, z0, generator), ts.repeat(1, n), generator, obs)
             pos = at_obs if out_times is None else at_out
             parts = split(sde, ys)
@@ -547,14 +555,14 @@ class LatentSDE(nn.Module):
         return solve(sde, y0, ts, method=self.method, dt=self.dt, adjoint=self.adjoint,
                      generator=generator, args=obs)  # fmt: skip
 
-    def _series_times(self, obs_t, obs_v, out_times):
+    def _series_times(self, obs_t, obs_v, out_times, start=None):
         """Each series' solve times: the common start, its own times, ``out_times`` and the
         refined points before its observed times, padded after the end by tiny steps to one
         length. Returns ``ts (T, B)`` and the positions in it of the series' times ``(L, B)``
         and of ``out_times`` ``(T', B)`` (or None)."""
         finite = torch.isfinite(obs_t)
         observed = finite & torch.isfinite(obs_v).any(-1)
-        t0 = obs_t[finite].min()
+        t0 = obs_t[finite].min() if start is None else torch.as_tensor(start).to(obs_t)
         rows = []
         for b in range(obs_t.shape[0]):
             parts_ = [t0.reshape(1), obs_t[b][finite[b]]]

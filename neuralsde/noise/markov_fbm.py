@@ -16,6 +16,7 @@ import torch
 from scipy import integrate, special
 from torch import nn
 
+from neuralsde.core.keyed import normal
 from neuralsde.noise._gamma import exp_gammaincc, gammainc
 
 KINDS = ("I", "II")
@@ -241,7 +242,7 @@ class MarkovFBM(nn.Module):
             return torch.zeros(batch, channels, self.K, dtype=dtype)
         g = self.gammas()
         L = _psd_sqrt(1.0 / (g[:, None] + g[None, :]))
-        z = torch.randn(batch, channels, self.K, generator=generator, dtype=torch.float64)
+        z = normal((batch, channels, self.K), generator, dtype=torch.float64)
         return (z @ L.T).to(dtype)
 
     def sample(
