@@ -163,6 +163,29 @@ SECTIONS = [
         "the same properties; each case ran under a 20 s and 3 GiB limit.",
     ),
     (
+        "Diffusion: log-densities along the sampling path (issue #17)",
+        "diffusion_density",
+        "`python benchmarks/diffusion_density.py`: `sample(..., return_logp=True)` (the Itô "
+        "density estimator of SuperDiff, Euler-Maruyama) against `log_likelihood` (the "
+        "probability-flow ODE, adaptive Heun, rtol = atol = 1e-5) on the same 1,000 final "
+        "samples, for exact scores; error against the exact `log p_eps`.",
+    ),
+    (
+        "Diffusion: superposing trained models, OR and AND (issue #17)",
+        "diffusion_superpose",
+        "`python benchmarks/diffusion_superpose.py`: two score models trained on disjoint "
+        "halves of the 2-D test mixture (components 1-2 and 3), combined with OR "
+        "(`superpose(..., bias=log masses)`), against the whole mixture; two trained on "
+        "N((-1, 0), I/2) and N((1, 0), I/2), combined with AND, against their exact product.",
+    ),
+    (
+        "Diffusion: the flow view, MMD against eps(t) (issue #17)",
+        "diffusion_flows",
+        "`python benchmarks/diffusion_flows.py`: flow matching (`train_velocity`) on two moons "
+        "with the linear and trigonometric interpolants; `sample_flow` with several diffusion "
+        "coefficients eps(t) at 20 and 100 network evaluations.",
+    ),
+    (
         "Chunked forecasting with dask (issue #18)",
         "dask_scaling",
         "`python benchmarks/dask_scaling.py`: a `LatentSDEForecaster` (defaults, 10 epochs on "

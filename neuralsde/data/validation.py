@@ -137,7 +137,8 @@ def narrow(x: torch.Tensor, dtype: torch.dtype, name: str, series=None) -> torch
 
 def as_float_tensor(x, name: str, dtype: torch.dtype, min_dim: int = 1) -> torch.Tensor:
     """A numeric array-like or tensor ``x`` as a finite tensor of ``dtype`` with at least
-    ``min_dim`` dimensions (the conversion every tensor-valued entry point shares).
+    ``min_dim`` dimensions (the conversion every tensor-valued entry point shares); with
+    ``min_dim >= 2`` (samples ``(n, *shape)``) it must hold at least one sample.
 
     Example:
         >>> as_float_tensor(np.ones((3, 2)), "data", torch.float32, 2).dtype
@@ -151,6 +152,8 @@ def as_float_tensor(x, name: str, dtype: torch.dtype, min_dim: int = 1) -> torch
             f"{name} must have at least {min_dim} dimensions (n, *shape); got shape "
             f"{tuple(x.shape)}"
         )
+    if min_dim >= 2 and (x.shape[0] == 0 or x.numel() == 0):
+        raise ValueError(f"{name} holds no samples: shape {tuple(x.shape)}")
     x = narrow(x, dtype, name)
     bad = ~torch.isfinite(x)
     if bool(bad.any()):

@@ -4,7 +4,9 @@ samplers (all through ``neuralsde.solve``), likelihoods, guidance, trajectories 
 # registers the samplers that are core methods (ddim, dpmpp_*, heun_edm, restart, er_sde, sa_solver)
 from . import edm, er_sde, exponential, sa_solver  # noqa: F401
 from .checkpoint import load_checkpoint, net_from_config, save_checkpoint
+from .density import superpose
 from .fields import DarcyFields
+from .flows import FlowModel, Interpolant, InterpolantSDE, sample_flow, train_velocity
 from .guidance import Inpaint, ObservationGuidance, ResidualGuidance, guided_score
 from .likelihood import log_likelihood
 from .losses import dsm_loss
@@ -22,6 +24,12 @@ from .unet import UNet
 
 __all__ = [
     "EMA",
+    "FlowModel",
+    "Interpolant",
+    "InterpolantSDE",
+    "sample_flow",
+    "superpose",
+    "train_velocity",
     "DarcyFields",
     "Inpaint",
     "ObservationGuidance",

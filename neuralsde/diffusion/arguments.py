@@ -9,7 +9,19 @@ import torch
 
 from neuralsde.core.arguments import check_generator, positive_int
 
-__all__ = ["CheckedScore", "check_eps", "check_generator", "check_steps"]
+__all__ = ["CheckedScore", "check_eps", "check_generator", "check_shape", "check_steps"]
+
+
+def check_shape(shape) -> tuple[int, ...]:
+    """``shape = (batch, *event)`` as a tuple of positive ints."""
+    if isinstance(shape, str | bytes) or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape
+    ):
+        raise TypeError(f"shape must be a tuple of integers (batch, *event); got {shape!r}")
+    shape = tuple(int(s) for s in shape)
+    if len(shape) < 2 or min(shape) < 1:
+        raise ValueError(f"shape must be (batch, *event) with positive sizes; got {shape}")
+    return shape
 
 
 def check_steps(steps) -> int:

@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import torch
 
-KINDS = ("eps", "x0", "v", "score")
+KINDS = ("eps", "x0", "v", "score", "flow")
 
 
-def _x0_eps(value, x, alpha, sigma, source):
+def _x0_eps(value, x, alpha, sigma, source, dalpha=None, dsigma=None):
+    if source == "flow":  # value = dalpha x0 + dsigma eps, x = alpha x0 + sigma eps
+        det = alpha * dsigma - sigma * dalpha
+        return (dsigma * x - sigma * value) / det, (alpha * value - dalpha * x) / det
     if source == "eps":
         return (x - sigma * value) / alpha, value
     if source == "x0":
@@ -36,15 +39,26 @@ def _x0_eps(value, x, alpha, sigma, source):
     return (alpha * x - sigma * value) / norm, (sigma * x + alpha * value) / norm
 
 
-def convert(value, x, alpha, sigma, source: str, target: str) -> torch.Tensor:
+def convert(value, x, alpha, sigma, source: str, target: str, dalpha=None,
+            dsigma=None) -> torch.Tensor:  # fmt: skip
     """Convert a model output ``value`` at ``x`` (same shape) from one parametrisation to
-    another. ``source, target`` in ``("eps", "x0", "v", "score")``; ``alpha, sigma`` are the
-    marginal coefficients at the time of ``x``, broadcast against it. ``sigma`` must be
-    positive when converting from ``x0`` or to ``score``."""
+    another. ``source, target`` in ``("eps", "x0", "v", "score", "flow")``; ``alpha, sigma``
+    are the marginal coefficients at the time of ``x``, broadcast against it. ``sigma`` must be
+    positive when converting from ``x0`` or to ``score``.
+
+    ``"flow"`` is the velocity of a stochastic interpolant ``x_t = alpha_t x_0 + sigma_t eps``
+    (Albergo, Boffi & Vanden-Eijnden), ``E[dalpha_t x_0 + dsigma_t eps | x_t]``; it needs the
+    time derivatives ``dalpha, dsigma``.
+    """
     for name, kind in (("source", source), ("target", target)):
         if kind not in KINDS:
             raise ValueError(f"{name} must be one of {list(KINDS)}; got {kind!r}")
-    x0, eps = _x0_eps(value, x, alpha, sigma, source)
+    if "flow" in (source, target) and (dalpha is None or dsigma is None):
+        raise ValueError("dalpha and dsigma (the coefficients' time derivatives) are needed "
+                         "to convert to or from 'flow'")  # fmt: skip
+    x0, eps = _x0_eps(value, x, alpha, sigma, source, dalpha, dsigma)
+    if target == "flow":
+        return dalpha * x0 + dsigma * eps
     if target == "x0":
         return x0
     if target == "eps":

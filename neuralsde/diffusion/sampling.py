@@ -33,7 +33,6 @@ is the last step to noise level 0 of k-diffusion and diffusers).
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import torch
@@ -43,7 +42,14 @@ from neuralsde.core.arguments import check_device, positive, positive_int
 from neuralsde.core.brownian import BrownianTree
 from neuralsde.core.control import SeriesController
 from neuralsde.core.loop import DivergenceError
-from neuralsde.diffusion.arguments import CheckedScore, check_eps, check_generator, check_steps
+from neuralsde.diffusion.arguments import (
+    CheckedScore,
+    check_eps,
+    check_generator,
+    check_shape,
+    check_steps,
+)
+from neuralsde.diffusion.density import LOGP_METHODS, PathDensity, Superposition
 from neuralsde.diffusion.edm import restart_path
 from neuralsde.diffusion.guidance import as_guidance_list, guided_score
 from neuralsde.diffusion.reverse import PredictorCorrectorSDE, tweedie
@@ -110,7 +116,7 @@ def sample(
     method: str = "euler",
     steps: int | None = None,
     guidance=None,
-    generator: torch.Generator | None = None,
+    generator=None,
     *,
     schedule=None,
     eta: float | None = None,
@@ -125,6 +131,7 @@ def sample(
     dtype=torch.float32,
     device=None,
     return_info: bool = False,
+    return_logp: bool = False,
 ):
     """Generate ``shape = (batch, *event)`` samples by integrating a reverse-time SDE/ODE.
 
@@ -140,7 +147,10 @@ def sample(
             :class:`ResidualGuidance` or a list of them.
         generator: seeds the prior draw and the Brownian path (the stochastic knot samplers
             and ``adaptive`` read a :class:`~neuralsde.core.brownian.BrownianTree`, so the
-            same seed gives the same path whatever the schedule).
+            same seed gives the same path whatever the schedule). A
+            :class:`~neuralsde.core.keyed.KeyedGenerator` draws each row's noise from its key:
+            a chunk of rows samples what they sample in the whole batch (except ``pc``,
+            whose corrector step averages over the batch).
         schedule: ``"uniform"``, ``"logsnr"``, ``"karras"``, ``"exponential"``, a constructor
             such as ``karras(rho=5)``, ``sigmas(levels)`` or a tensor of forward times from
             ``T`` down to ``eps`` (see :mod:`neuralsde.diffusion.schedules`).
@@ -153,8 +163,15 @@ def sample(
         rtol, atol: tolerances of ``ode`` (default 1e-4, 1e-4) and ``adaptive`` (0.05, 0.0078,
             Gotta Go Fast's).
 
+        return_logp: also return the Itô density estimate of ``log p_eps`` at the sampler's
+            last state (before the final denoising step), ``(batch,)`` float64, accumulated
+            from the scores the sampler evaluates (no extra evaluation, no divergence;
+            :mod:`neuralsde.diffusion.density`). Only for samplers whose noise is the forward
+            SDE's diffusion: ``euler``.
+
     Returns:
-        ``(batch, *event)`` samples, or ``(samples, {"nfe": ...})`` with ``return_info``.
+        ``(batch, *event)`` samples; ``(samples, logp)`` with ``return_logp``; the info dict
+        ``{"nfe": ...}`` is appended with ``return_info``.
 
     Example:
         >>> import torch
@@ -174,17 +191,23 @@ def sample(
     given_steps = steps is not None
     steps = spec.steps if steps is None else check_steps(steps)
     check_generator(generator)
+    if isinstance(score_model, Superposition) and name not in LOGP_METHODS:
+        raise ValueError(
+            f"method={method!r}: a superposition weighs its models by log-densities tracked "
+            f"with the Itô estimator, which needs the reverse SDE's noise; use one of "
+            f"{list(LOGP_METHODS)}"
+        )
+    if return_logp and name not in LOGP_METHODS:
+        raise ValueError(
+            f"return_logp: method={method!r} does not integrate the reverse SDE with the "
+            f"forward SDE's diffusion g (the Itô density estimator needs increments with noise "
+            f"g, else a divergence term remains); use one of {list(LOGP_METHODS)}"
+        )
     eps = None if eps is None else check_eps(eps, sde)
     positive(snr, "snr")
     positive_int(corrector_steps, "corrector_steps")
     device = None if device is None else check_device(device)
-    if isinstance(shape, str | bytes) or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape
-    ):
-        raise TypeError(f"shape must be a tuple of integers (batch, *event); got {shape!r}")
-    shape = tuple(int(s) for s in shape)
-    if len(shape) < 2 or min(shape) < 1:
-        raise ValueError(f"shape must be (batch, *event) with positive sizes; got {shape}")
+    shape = check_shape(shape)
     items = as_guidance_list(guidance)
     for g in items:
         g.check_shape(shape)
@@ -213,7 +236,8 @@ def sample(
         raise ValueError(f"x_T must have shape {shape}; got {tuple(x_T.shape)}")
     y0 = x_T.reshape(shape[0], -1)
 
-    score = CheckedScore(score_model)  # the guidance terms are checked when there are some
+    tracker = PathDensity(score_model, sde) if return_logp else None
+    score = CheckedScore(tracker or score_model)  # guidance terms are checked when there are
     if items:
         score = CheckedScore(guided_score(score, sde, items), "the guided score")
     counter = _Counter(score)
@@ -248,6 +272,7 @@ def sample(
         y = solve(rev, y0, ts, method=core, grid=torch.from_numpy(rev.knots), bm=bm,
                   options=opts or None, generator=generator)[-1]  # fmt: skip
     x = y.reshape(shape)
+    logp = tracker.finish(x, float(knots[-1])) if tracker is not None else None
     if denoise:
         t_end = torch.full((shape[0],), float(knots[-1]), dtype=x.dtype, device=x.device)
         with torch.no_grad() if not items else torch.enable_grad():
@@ -256,10 +281,10 @@ def sample(
         x = tweedie(x, s, sde.alpha(t_end).reshape(view), sde.sigma(t_end).reshape(view)).detach()
     if not bool(torch.isfinite(x).all()):
         raise DivergenceError(float(knots[-1]), len(path))
+    out = (x,) if logp is None else (x, logp)
     if return_info:
-        info = {"nfe": counter.nfe, "method": method, "steps": steps, "knots": knots}
-        return x, info
-    return x
+        out += ({"nfe": counter.nfe, "method": method, "steps": steps, "knots": knots},)
+    return out if len(out) > 1 else x
 
 
 def _no_noise(ta, tb):
