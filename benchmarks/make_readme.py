@@ -186,6 +186,27 @@ SECTIONS = [
         "coefficients eps(t) at 20 and 100 network evaluations.",
     ),
     (
+        "Diffusion: SDEdit on trajectories (issue #16)",
+        "diffusion_sdedit",
+        "`python benchmarks/diffusion_sdedit.py`: a score model of OU windows (as in "
+        "`diffusion_trajectories.py`) edits 200 piecewise-linear sketches at t0 = 0.2 ... 0.8 "
+        "(`neuralsde.diffusion.editing.edit`) and regenerates the middle third of held-out "
+        "windows with a mask.",
+    ),
+    (
+        "Diffusion: restoration with a mean-reverting SDE, IR-SDE and MRS (issue #16)",
+        "diffusion_restoration",
+        "`python benchmarks/diffusion_restoration.py`: OU windows of 32 points degraded two "
+        "ways, restored by a `MeanRevertingSDE` score model conditioned on the degraded "
+        "window (`neuralsde.diffusion.restoration`); IR-SDE is the reverse SDE, MRS the "
+        "samplers' exponential integrators on the same VP-type form.",
+    ),
+    (
+        "Diffusion: exact inversion (issue #16)",
+        "diffusion_inversion",
+        "`python benchmarks/diffusion_inversion.py`: `sample(invert(x0))` round trips.",
+    ),
+    (
         "Chunked forecasting with dask (issue #18)",
         "dask_scaling",
         "`python benchmarks/dask_scaling.py`: a `LatentSDEForecaster` (defaults, 10 epochs on "

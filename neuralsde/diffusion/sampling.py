@@ -52,6 +52,7 @@ from neuralsde.diffusion.arguments import (
 from neuralsde.diffusion.density import LOGP_METHODS, PathDensity, Superposition
 from neuralsde.diffusion.edm import restart_path
 from neuralsde.diffusion.guidance import as_guidance_list, guided_score
+from neuralsde.diffusion.inversion import Inversion, replay
 from neuralsde.diffusion.reverse import PredictorCorrectorSDE, tweedie
 from neuralsde.diffusion.schedules import schedule_times
 from neuralsde.diffusion.score import check_score_fn
@@ -132,6 +133,7 @@ def sample(
     device=None,
     return_info: bool = False,
     return_logp: bool = False,
+    t_start: float | None = None,
 ):
     """Generate ``shape = (batch, *event)`` samples by integrating a reverse-time SDE/ODE.
 
@@ -158,11 +160,17 @@ def sample(
         options: the sampler's options, e.g. ``{"churn": 10}`` for ``heun_edm``,
             ``{"order": 2, "phi": f}`` for ``er_sde``, ``{"tau": f}`` for ``sa_solver``,
             ``{"s_min", "s_max", "cycles", "restart_steps"}`` for ``restart``.
-        x_T: optional prior sample ``(batch, *event)`` to start from.
+        x_T: optional prior sample ``(batch, *event)`` to start from, or an
+            :class:`~neuralsde.diffusion.inversion.Inversion` from ``invert``: then it is
+            replayed with its own method and knots (``method`` and the schedule arguments are
+            not read) and the state at ``eps`` it was inverted from comes back.
         eps: the last knot of a named schedule (default ``sde.eps``).
         rtol, atol: tolerances of ``ode`` (default 1e-4, 1e-4) and ``adaptive`` (0.05, 0.0078,
             Gotta Go Fast's).
 
+        t_start: the forward time of ``x_T`` when the path starts below ``T`` (SDEdit: the
+            guide noised to ``t_start``); ``schedule`` is then a tensor of times from
+            ``t_start`` down and ``x_T`` is required.
         return_logp: also return the Itô density estimate of ``log p_eps`` at the sampler's
             last state (before the final denoising step), ``(batch,)`` float64, accumulated
             from the scores the sampler evaluates (no extra evaluation, no divergence;
@@ -182,6 +190,11 @@ def sample(
         >>> x.shape
         torch.Size([64, 2])
     """
+    if isinstance(x_T, Inversion):  # replay an exact inversion with its own method and knots
+        if tuple(x_T.noise.shape) != tuple(shape):
+            raise ValueError(f"x_T: the inversion has shape {tuple(x_T.noise.shape)}, not "
+                             f"{tuple(shape)}")  # fmt: skip
+        return replay(score_model, sde, x_T)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
     name = ALIASES.get(method, method)
@@ -214,7 +227,18 @@ def sample(
     opts = _options(name, options, eta)
     fixed = spec.kind not in ("ode", "adaptive") or schedule is not None or steps is not None
     default = spec.schedule or "uniform"
-    knots = schedule_times(default if schedule is None else schedule, sde, steps or 50, eps)
+    if t_start is not None:
+        t_start = positive(t_start, "t_start")
+        if not t_start <= sde.T or x_T is None:
+            raise ValueError(
+                f"t_start={t_start!r}: a path that starts below T={sde.T:g} needs t_start in "
+                f"(0, T] and x_T, a sample of the marginal at t_start"
+            )
+        if return_logp:
+            raise ValueError("return_logp: the Itô estimate starts from the prior at T; "
+                             "a path from t_start < T has no density to start from")  # fmt: skip
+    knots = schedule_times(default if schedule is None else schedule, sde, steps or 50, eps,
+                           t_start)  # fmt: skip
     if given_steps and len(knots) - 1 != steps:
         raise ValueError(
             f"steps={steps} disagrees with the schedule given as data, which has "

@@ -108,14 +108,24 @@ def sigmas(values) -> Sigmas:
     return Sigmas(values)
 
 
-def schedule_times(schedule, sde, steps: int, eps: float | None = None) -> torch.Tensor:
+def schedule_times(schedule, sde, steps: int, eps: float | None = None,
+                   start: float | None = None) -> torch.Tensor:  # fmt: skip
     """The float64 knots ``(N + 1,)`` of ``schedule`` for ``sde``, checked: strictly
     decreasing, starting at the prior (``t_0 = sde.T``), ending at a positive time.
 
     ``schedule``: a name of :data:`NAMES`, a :class:`Schedule`, :func:`sigmas` or a tensor of
     forward times. ``steps`` and ``eps`` (default ``sde.eps``) are read by named schedules.
+    ``start``: a partial path from ``t_0 = start < T`` (SDEdit); its knots must be a tensor.
     """
     eps = float(sde.eps if eps is None else eps)
+    if start is not None:
+        if isinstance(schedule, str | Schedule | Sigmas) or not hasattr(schedule, "__len__"):
+            raise ValueError(
+                f"schedule: a path that starts at t_start={start:g} takes its knots as a tensor "
+                f"of times from t_start down; got {schedule!r}"
+            )
+        return check_knots(torch.as_tensor(schedule).detach().to("cpu", torch.float64)
+                           .reshape(-1), sde, start)  # fmt: skip
     if isinstance(schedule, str):
         schedule = Schedule(schedule)
     if isinstance(schedule, (Schedule, Sigmas)):
@@ -137,9 +147,9 @@ def schedule_times(schedule, sde, steps: int, eps: float | None = None) -> torch
     return check_knots(knots, sde)
 
 
-def check_knots(knots: torch.Tensor, sde) -> torch.Tensor:
-    """Raise ValueError unless ``knots`` decrease strictly from ``sde.T`` to a time in
-    ``(0, T)``; returns them with the first knot set to exactly ``T``."""
+def check_knots(knots: torch.Tensor, sde, start: float | None = None) -> torch.Tensor:
+    """Raise ValueError unless ``knots`` decrease strictly from ``start`` (default ``sde.T``)
+    to a time in ``(0, T)``; returns them with the first knot set to exactly ``start``."""
     if knots.numel() < 2:
         raise ValueError(f"schedule must hold at least 2 times; got {knots.tolist()}")
     if not bool(torch.isfinite(knots).all()):
@@ -151,7 +161,10 @@ def check_knots(knots: torch.Tensor, sde) -> torch.Tensor:
             f"schedule must decrease strictly in t (increase in noise level backwards); got "
             f"t[{i}]={float(knots[i]):.6g} followed by t[{i + 1}]={float(knots[i + 1]):.6g}"
         )
-    if abs(float(knots[0]) - sde.T) > 1e-6 * max(1.0, sde.T):
+    if start is not None and abs(float(knots[0]) - start) > 1e-6 * max(1.0, sde.T):
+        raise ValueError(f"schedule must start at t_start={start:g}; it starts at "
+                         f"t = {float(knots[0]):.6g}")  # fmt: skip
+    if start is None and abs(float(knots[0]) - sde.T) > 1e-6 * max(1.0, sde.T):
         s = float(sde.sigma(torch.tensor(float(knots[0]), dtype=torch.float64)))
         raise ValueError(
             f"schedule must start at the prior, t = T = {sde.T:g}; it starts at "
@@ -164,7 +177,7 @@ def check_knots(knots: torch.Tensor, sde) -> torch.Tensor:
             f"got t = {float(knots[-1]):.6g}"
         )
     knots = knots.clone()
-    knots[0] = sde.T
+    knots[0] = sde.T if start is None else start
     return knots
 
 
