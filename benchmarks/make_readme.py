@@ -218,21 +218,21 @@ SECTIONS = [
         "Before the worker's malloc thresholds were raised (`neuralsde/data/chunks.py`), the "
         "same run gave 35 series/s on 1 worker and 63 on 2 (2,000 series): dask's "
         "`MALLOC_TRIM_THRESHOLD_` made torch spend half its time in the kernel.\n\n"
-        "**Extrapolation to 64 workers.** Measured here: a chunk of 500 series costs 5.8 s on "
-        "one worker core (11.6 ms per series), and the driver's serial part (the pass that "
-        "reads every chunk's time stamps, the one-series probe that shapes the result, "
-        "building the graph) 1.8-2.9 s. Two workers reach 1.73x rather than 2x because the "
-        "client, scheduler and nannies share the same two cores. On 64 one-core workers: "
-        "(1) 20,000 series are 3.6 s of compute per worker, so the serial 2 s is a third of "
-        "the run (Amdahl: about 40x one worker), and chunks of 500 give only 40 tasks for 64 "
+        "**Extrapolation to 64 workers.** Measured here: a chunk of 500 series costs 4.0 s on "
+        "one worker core (8 ms per series), and the driver's serial part (the pass that reads "
+        "every chunk's time stamps, the one-series probe that shapes the result, building the "
+        "graph) 1.8-2.0 s; two workers on two cores reach 1.99x. On 64 one-core workers: "
+        "(1) 20,000 series are 2.5 s of compute per worker, so the serial 2 s is close to half "
+        "the run (Amdahl: about 35x one worker), and chunks of 500 give only 40 tasks for 64 "
         "workers: use about 4 chunks per worker (80 series each). (2) At 1,000,000 series the "
-        "compute (180 s per worker) dwarfs the serial part and scaling is near linear until "
+        "compute (125 s per worker) dwarfs the serial part and scaling is near linear until "
         "the client: `.compute()` gathers about 1.9 KB per series (1.9 GB), so write the "
         "result from the workers with `to_zarr`. (3) The stamps pass reads the input a second "
         "time; on storage-bound data that halves throughput. (4) dask's scheduler spends about "
-        "1 ms per task: keep tasks under about 10^4 (chunks of 1,000+ series at 10^7 series). "
-        "(5) The model travels inside each task (125 KB here); a model of hundreds of MB would "
-        "dominate the traffic and should be scattered once instead.",
+        "1 ms per task (its documented overhead): keep tasks under about 10^4 (chunks of "
+        "1,000+ series at 10^7 series). (5) The model travels inside each task (125 KB here); "
+        "a model of hundreds of MB would dominate the traffic and should be scattered once "
+        "instead.",
     ),
 ]
 

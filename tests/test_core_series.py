@@ -236,3 +236,20 @@ def test_a_bad_grid_is_refused():
         solve(Zero(), y0, ts, grid=torch.tensor([0.0, 0.5, 0.9]))
     with pytest.raises(ValueError, match="no rtol/atol"):
         solve(Zero(), y0, ts, grid=torch.tensor([0.0, 1.0]), rtol=1e-3)
+
+
+def test_repeated_series_share_their_grid_computed_once():
+    """Posterior samples repeat each series' times: ``series_grid`` computes each distinct
+    column once and returns exactly the grid of the column-by-column construction."""
+    from neuralsde.core.grid import _series_grid
+
+    rng = np.random.default_rng(0)
+    cols = [np.sort(rng.uniform(0, 1, 5)) for _ in range(3)]
+    for c in cols:
+        c[0] = 0.0
+    t = np.stack([cols[i] for i in (0, 1, 0, 2, 1, 1)], axis=1)
+    grid, index = series_grid(torch.from_numpy(t), 0.1)
+    full_grid, full_index = _series_grid(t, 0.1, torch.finfo(torch.float64).eps)
+    assert np.array_equal(grid.numpy(), full_grid)
+    assert torch.equal(index, full_index)
+    assert torch.equal(grid[:, 0], grid[:, 2]) and not torch.equal(grid[:, 0], grid[:, 1])

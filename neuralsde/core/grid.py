@@ -84,6 +84,18 @@ def series_grid(ts: torch.Tensor, dt: float, max_steps: int | None = None):
         widest = float((t[-1] - t[0]).max())
         check_steps(math.ceil(widest / dt - 1e-9) + T - 2, max_steps, dt)
     eps = torch.finfo(ts.dtype).eps
+    uniq, inverse = np.unique(t, axis=1, return_inverse=True)
+    if uniq.shape[1] < B:  # repeated series (posterior samples): each distinct one once
+        grid, index = _series_grid(uniq, dt, eps)
+        inverse = inverse.reshape(-1)
+        return torch.from_numpy(np.ascontiguousarray(grid[:, inverse])), index[:, inverse]
+    grid, index = _series_grid(t, dt, eps)
+    return torch.from_numpy(np.ascontiguousarray(grid)), index
+
+
+def _series_grid(t: np.ndarray, dt: float, eps: float):
+    """:func:`series_grid` on float64 times ``t: (T, B)``: ``(grid array, index tensor)``."""
+    T, B = t.shape
     merged = [_merged(t[:, b], dt, eps) for b in range(B)]
     steps = max(len(g) for g, _ in merged) - 1
     gaps = np.zeros((steps, B))
@@ -102,7 +114,7 @@ def series_grid(ts: torch.Tensor, dt: float, max_steps: int | None = None):
     grid = np.concatenate([points, t[-1:].T], axis=1).T  # (steps + 1, B)
     ends = np.concatenate([np.zeros((1, B), np.int64), np.cumsum(counts, axis=0)])
     index = np.stack([ends[merged[b][1], b] for b in range(B)], axis=1)
-    return torch.from_numpy(np.ascontiguousarray(grid)), torch.from_numpy(index)
+    return grid, torch.from_numpy(index)
 
 
 def _pieces(gaps: np.ndarray, n: int) -> np.ndarray:
