@@ -121,20 +121,23 @@ class KeyedGridBrownian:
         if size[0] != len(generator):
             raise ValueError(f"the keyed generator names {len(generator)} series; the solve "
                              f"has {size[0]} rows")  # fmt: skip
-        self.h = torch.diff(grid.to(torch.float64), dim=0)
-        self.levy_area, self.dtype, self.device = levy_area, dtype, device
+        self.levy_area, self.dtype = levy_area, dtype
         self.lanes = generator.lanes(math.prod(size[1:]), device).view(size)
+        h = torch.diff(grid.to(torch.float64), dim=0).to(device=device, dtype=dtype)
+        if h.dim() > 1:  # one grid per series: (n, batch) -> (n, batch, 1, ...)
+            h = h.view(*h.shape, *([1] * (self.lanes.dim() - 1)))
+        self.h, self.sqrt_h = h, h.sqrt()
         seeds = (generator.next_seed(), generator.next_seed() if levy_area else 0)
         self.seeds = torch.tensor(seeds, dtype=torch.int64)
+        self.mix = torch.tensor(MIX1)
 
     def increment(self, i: int, ta=None, tb=None) -> Increment:
-        h = self.h[i].to(device=self.device, dtype=self.dtype)
-        h = h.view(-1, *([1] * (self.lanes.dim() - 1))) if h.dim() else h
-        steps = splitmix(self.seeds + i * torch.tensor(MIX1))  # int64: wraps
-        dw = normals(self.lanes ^ steps[0], self.dtype) * h.sqrt()
+        steps = splitmix(self.seeds + i * self.mix)  # int64: wraps
+        dw = normals(self.lanes ^ steps[0], self.dtype) * self.sqrt_h[i]
         if not self.levy_area:
             return Increment(dw)
-        z = normals(self.lanes ^ steps[1], self.dtype) * (h / 12.0).sqrt()
+        h = self.h[i]
+        z = normals(self.lanes ^ steps[1], self.dtype) * (self.sqrt_h[i] / math.sqrt(12.0))
         return Increment(dw, h * (dw / 2 + z))
 
 

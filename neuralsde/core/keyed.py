@@ -98,10 +98,6 @@ class KeyedGenerator:
     def __len__(self) -> int:
         return int(self.keys.shape[0])
 
-    @property
-    def device(self) -> torch.device:
-        return torch.device("cpu")
-
     def subset(self, rows) -> KeyedGenerator:
         """The generator of ``rows`` of this batch, with its own copy of the draw counter: a
         sub-batch (a chunk) draws what those rows draw in the whole batch from here on."""

@@ -4,7 +4,7 @@ and the diffusion models' chunked imputation.
 
 A model travels to the workers as a *payload* of plain values (its saved config and
 safetensors weights, never a pickle of torch objects) and a module-level ``build`` function
-that rebuilds it, once per worker process (cached on the payload's digest). Blocks hold whole
+that rebuilds it, once per worker process (cached on the payload). Blocks hold whole
 series: every time stamp and channel.
 """
 

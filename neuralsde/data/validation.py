@@ -135,15 +135,19 @@ def narrow(x: torch.Tensor, dtype: torch.dtype, name: str, series=None) -> torch
     return out
 
 
-def as_float_tensor(x, name: str, dtype: torch.dtype, min_dim: int = 1) -> torch.Tensor:
+def as_float_tensor(x, name: str, dtype: torch.dtype | None, min_dim: int = 1) -> torch.Tensor:
     """A numeric array-like or tensor ``x`` as a finite tensor of ``dtype`` with at least
     ``min_dim`` dimensions (the conversion every tensor-valued entry point shares); with
-    ``min_dim >= 2`` (samples ``(n, *shape)``) it must hold at least one sample.
+    ``min_dim >= 2`` (samples ``(n, *shape)``) it must hold at least one sample. ``dtype=None``
+    keeps a floating tensor's dtype (anything else becomes the default dtype).
 
     Example:
         >>> as_float_tensor(np.ones((3, 2)), "data", torch.float32, 2).dtype
         torch.float32
     """
+    if dtype is None:  # a floating tensor keeps its dtype; anything else takes the default
+        float_tensor = isinstance(x, torch.Tensor) and x.is_floating_point()
+        dtype = x.dtype if float_tensor else torch.get_default_dtype()
     if not isinstance(x, torch.Tensor):
         x = torch.from_numpy(as_numeric_array(x, name))
     check_numeric(x, name)

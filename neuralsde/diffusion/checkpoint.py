@@ -144,9 +144,8 @@ def to_bytes(score_model: ScoreModel) -> tuple[str, bytes]:
     return json.dumps(config), weights
 
 
-def from_bytes(config: str, weights: bytes, digest: str | None = None) -> ScoreModel:
-    """The :class:`ScoreModel` of :func:`to_bytes`'s ``(config, weights)`` (``digest`` is
-    ignored: it keys the dask workers' cache)."""
+def from_bytes(config: str, weights: bytes) -> ScoreModel:
+    """The :class:`ScoreModel` of :func:`to_bytes`'s ``(config, weights)``."""
     from safetensors.torch import load
 
     cfg = json.loads(config)

@@ -50,8 +50,7 @@ def edit(score_model, sde, guide, t0: float, mask=None, repeats: int = 1, method
     if isinstance(repeats, bool) or not isinstance(repeats, numbers.Integral) or repeats < 1:
         raise ValueError(f"repeats must be a positive integer; got {repeats!r}")
     steps = check_steps(steps)
-    dtype = guide.dtype if torch.is_tensor(guide) and guide.is_floating_point() else None
-    guide = as_float_tensor(guide, "guide", dtype or torch.get_default_dtype(), min_dim=2)
+    guide = as_float_tensor(guide, "guide", None, min_dim=2)
     event = tuple(guide.shape[1:])
     start = float(t0) * sde.T
     if not start > sde.eps:

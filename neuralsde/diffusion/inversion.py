@@ -94,8 +94,7 @@ def invert(score_model, sde, x0, method: str = "reversible_heun", steps: int = 5
             f"{list(INVERSION_METHODS)} (ddim is the inexact baseline)"
         )
     steps = check_steps(steps)
-    dtype = x0.dtype if torch.is_tensor(x0) and x0.is_floating_point() else None
-    x0 = as_float_tensor(x0, "x0", dtype or torch.get_default_dtype(), min_dim=2)
+    x0 = as_float_tensor(x0, "x0", None, min_dim=2)
     knots = schedule_times(schedule, sde, steps, eps)
     shape, dtype = tuple(x0.shape[1:]), x0.dtype
     y = x0.reshape(x0.shape[0], -1)

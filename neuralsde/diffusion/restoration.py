@@ -40,21 +40,23 @@ class RestorationModel(nn.Module):
         super().__init__()
         self.net, self.sde = net, sde
 
-    def noise_prediction(self, y, t, mu):
+    def _eps_and_sigma(self, y, t, mu):
         if mu.shape != y.shape:
             raise ValueError(f"mu of shape {tuple(mu.shape)} does not match x of shape "
                              f"{tuple(y.shape)}")  # fmt: skip
         view = (-1,) + (1,) * (y.dim() - 1)
         t = torch.as_tensor(t, dtype=y.dtype).reshape(-1).expand(y.shape[0])
         a, s = self.sde.alpha(t).reshape(view), self.sde.sigma(t).reshape(view)
-        c_in = torch.rsqrt(a**2 + s**2)
-        out = self.net(torch.cat([y * c_in, mu.to(y.dtype)], -1), t)
-        return out[..., : y.shape[-1]]
+        out = self.net(torch.cat([y * torch.rsqrt(a**2 + s**2), mu.to(y.dtype)], -1), t)
+        return out[..., : y.shape[-1]], s
+
+    def noise_prediction(self, y, t, mu):
+        """The network's estimate of the noise in ``y_t``: ``(B, ..., C)``."""
+        return self._eps_and_sigma(y, t, mu)[0]
 
     def forward(self, y, t, mu):
-        view = (-1,) + (1,) * (y.dim() - 1)
-        t = torch.as_tensor(t, dtype=y.dtype).reshape(-1).expand(y.shape[0])
-        return -self.noise_prediction(y, t, mu) / self.sde.sigma(t).reshape(view)
+        eps, sigma = self._eps_and_sigma(y, t, mu)
+        return -eps / sigma
 
 
 def train_restorer(clean, degraded, sde, net: nn.Module, *, epochs: int = 50,

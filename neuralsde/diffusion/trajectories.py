@@ -9,8 +9,6 @@ points follow them through the network). Results are xarray Datasets with dims
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import torch
 import xarray as xr
@@ -92,8 +90,7 @@ def impute(
                 "et al.), which couples the series of a batch, so chunks would not equal the "
                 "whole batch; impute a dask-backed values with another method"
             )
-        config, weights = to_bytes(score_model)
-        payload = (config, weights, hashlib.sha256(weights).hexdigest())
+        payload = to_bytes(score_model)
         kwargs = dict(sde=sde.config(), times=times, n_samples=n_samples, method=method,
                       steps=steps, obs_weight=obs_weight, sigma_y=sigma_y,
                       random_state=0 if random_state is None else random_state)  # fmt: skip

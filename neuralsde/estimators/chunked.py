@@ -19,19 +19,18 @@ Two things make a chunk predict exactly what the whole batch predicts for its se
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 
 import numpy as np
 
-from neuralsde.data.chunks import blocks, check_chunks, is_chunked, map_series
+from neuralsde.data.chunks import blocks, check_chunks, is_chunked, map_series, run_block
 
 __all__ = ["chunked_predict", "is_chunked"]
 
 
 def payload(est) -> tuple:
-    """``(class path, config, weights, digest)``: a fitted estimator as its saved config and
+    """``(class path, config, weights)``: a fitted estimator as its saved config and
     weights; an unfitted one (a detector fitting each series) as its parameters alone."""
     from neuralsde.estimators.base import _to_json
 
@@ -41,12 +40,11 @@ def payload(est) -> tuple:
     else:
         params = {k: _to_json(v) for k, v in est.get_params(deep=False).items()}
         config, weights = json.dumps({"params": params}), b""
-    digest = hashlib.sha256(config.encode() + weights).hexdigest()
-    return cls_path, config, weights, digest
+    return cls_path, config, weights
 
 
-def rebuild(cls_path: str, config: str, weights: bytes, digest: str):
-    """The estimator of a :func:`payload` (``digest`` keys the workers' cache)."""
+def rebuild(cls_path: str, config: str, weights: bytes):
+    """The estimator of a :func:`payload`."""
     from neuralsde.estimators.base import _from_json
 
     module, name = cls_path.rsplit(".", 1)
@@ -61,8 +59,7 @@ def _predict(est, block, kind, stamps, kwargs):
     return est._predict_block(kind, block, stamps, **kwargs)
 
 
-def _stamps(block, *payload_):
-    est = rebuild(*payload_)
+def _stamps(est, block):
     return est.scaler_.distinct_times(est._batch(block))
 
 
@@ -79,7 +76,7 @@ def chunked_predict(est, X, kind: str, *, name: str = "X", stamps: bool = True, 
     load = payload(est)
     whole = None
     if stamps:
-        parts = [dask.delayed(_stamps)(b, *load) for b in blocks(X)]
+        parts = [dask.delayed(run_block)(b, rebuild, load, _stamps, {}) for b in blocks(X)]
         whole = np.unique(np.concatenate(dask.compute(*parts)))
     return map_series(X, rebuild, load, _predict,
                       {"kind": kind, "stamps": whole, "kwargs": kwargs}, name)  # fmt: skip

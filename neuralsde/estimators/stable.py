@@ -14,7 +14,6 @@ import math
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.metrics import accuracy_score
 from sklearn.utils.validation import check_is_fitted
 
 from neuralsde.core.arguments import check_device
@@ -485,13 +484,6 @@ class SDEClassifier(ClassifierMixin, _SDEBase):
     def _labels(self, X, stamps=None) -> np.ndarray:
         check_is_fitted(self, "model_")
         return self.classes_[self._logits(X, stamps).argmax(-1).cpu().numpy()]
-
-    def score(self, X, y, sample_weight=None) -> float:
-        """Mean accuracy of :meth:`predict` against ``y: (B,)``; a dask-backed ``X`` is
-        predicted chunk by chunk."""
-        pred = self.predict(X)
-        pred = np.asarray(pred.values if hasattr(pred, "values") else pred)
-        return float(accuracy_score(np.asarray(y), pred, sample_weight=sample_weight))
 
     def _predict_block(self, kind, X, stamps):
         """``"labels"`` ``(series,)`` or ``"proba"`` ``(series, class)`` of a chunk of series
