@@ -328,7 +328,7 @@ def peers_section(res, n, seeds):
             "dpmpp_2m_sde", lambda st, sd: k_run(kd.sample_dpmpp_2m_sde, st, sd)),
         "diffusers DDIMScheduler": ("ddim", lambda st, sd: d_run(diffusers.DDIMScheduler(
             trained_betas=betas.numpy(), clip_sample=False, timestep_spacing="trailing"), st, sd)),
-        "diffusers DPMSolverMultistep (3)": ("dpmpp_3m", lambda st, sd: d_run(
+        "diffusers DPMSolverMultistep (3)": ("dpmpp_3m, d2_term='halved'", lambda st, sd: d_run(
             diffusers.DPMSolverMultistepScheduler(trained_betas=betas.numpy(), solver_order=3,
                                                   lower_order_final=False), st, sd)),
         "diffusers SASolverScheduler": ("sa_solver", lambda st, sd: d_run(
@@ -346,8 +346,11 @@ def peers_section(res, n, seeds):
                 x, knots = run(peer_steps, seed)
                 theirs.append(float(mmd2(x.float(), target(seed))))
                 last = name.endswith("SASolverScheduler")
-                y = sample(gm.score_fn(sde), sde, (n, 2), method=ours, schedule=knots,
+                # "dpmpp_3m, d2_term='halved'": diffusers' third-order term (exponential.py)
+                method, _, opt = ours.partition(", d2_term=")
+                y = sample(gm.score_fn(sde), sde, (n, 2), method=method, schedule=knots,
                            x_T=x_T(seed), dtype=f64, denoise=not last,
+                           options={"d2_term": opt.strip("'")} if opt else None,
                            generator=torch.Generator().manual_seed(seed))  # fmt: skip
                 mine.append(float(mmd2(y.float(), target(seed))))
             rows.append(

@@ -48,30 +48,34 @@ def _flow_map(data, y_T, t_end):
     return SDE.alpha(e) * m + torch.sqrt(sig[1] / sig[0]) * (y_T - SDE.alpha(T) * m)
 
 
-def _error(data, method, steps):
+def _error(data, method, steps, options=None):
     y_T = SDE.prior_std * torch.randn(64, 2, generator=torch.Generator().manual_seed(3),
                                       dtype=torch.float64)  # fmt: skip
     out = sample(data.score_fn(SDE), SDE, (64, 2), method=method, steps=steps,
-                 schedule="logsnr", x_T=y_T, denoise=False, dtype=torch.float64)  # fmt: skip
+                 schedule="logsnr", x_T=y_T, denoise=False, dtype=torch.float64,
+                 options=options)  # fmt: skip
     return float((out - _flow_map(data, y_T, SDE.eps)).abs().max())
 
 
 def test_first_order_mrs_is_exact_for_a_point_mass_and_orders_converge():
-    """Against the exact flow map of Gaussian data (logsnr knots, 40 / 80 / 160 steps): the
-    first-order integrator converges at order 1, the second-order multistep at order 2. The
-    third-order multistep warms up with one first- and one second-order step, whose local
-    errors (h^2, h^3) cap its global order at 2 (as k-diffusion's 3M): it converges at order
-    2 with errors below the second-order one's."""
+    """Against the exact flow map of Gaussian data (logsnr knots, 40 / 80 / 160 steps), MRS of
+    order 1, 2 and 3 (``ddim``, ``dpmpp_2m``, ``dpmpp_3m``) converge at least at their orders
+    (the third order with the Taylor weight of its second-difference term; the halved term
+    of the reference implementations stays at 2), each more accurate than the order below."""
     # data with zero spread: the data prediction is constant, the first-order
     # exponential integrator is the exact flow map
     assert _error(_gaussian(1e-12), "ddim", 5) < 1e-6
     data = _gaussian(0.2)
     errs = {m: [_error(data, m, n) for n in (40, 80, 160)] for m in ("ddim", "dpmpp_2m",
                                                                        "dpmpp_3m")}  # fmt: skip
-    for method, order in (("ddim", 1), ("dpmpp_2m", 2), ("dpmpp_3m", 2)):
+    errs["halved"] = [_error(data, "dpmpp_3m", n, {"d2_term": "halved"}) for n in (40, 80, 160)]
+    for method, order in (("ddim", 1), ("dpmpp_2m", 2), ("dpmpp_3m", 3), ("halved", 2)):
         slopes = np.log2(np.array(errs[method][:-1]) / np.array(errs[method][1:]))
-        assert abs(slopes[-1] - order) < 0.2, (method, errs[method], slopes)
-    assert all(a < b for a, b in zip(errs["dpmpp_3m"], errs["dpmpp_2m"], strict=True))
+        assert slopes[-1] > order - 0.2, (method, errs[method], slopes)
+        if order == 2:
+            assert slopes[-1] < 2.2, (method, errs[method], slopes)
+    for low, high in (("ddim", "dpmpp_2m"), ("dpmpp_2m", "dpmpp_3m")):
+        assert all(a > b for a, b in zip(errs[low], errs[high], strict=True))
 
 
 def test_bad_input_is_named():
@@ -82,6 +86,8 @@ def test_bad_input_is_named():
         restore(model, SDE, torch.zeros(4, 8, 1), method="fast")
     with pytest.raises(ValueError, match="order: MRS takes"):
         restore(model, SDE, torch.zeros(4, 8, 1), method="mrs", order=4)
+    with pytest.raises(ValueError, match=r"end must lie in \(0, 1\)"):
+        restore(model, SDE, torch.zeros(4, 8, 1), end=1.5)
     with pytest.raises(ValueError, match="theta_schedule must be"):
         MeanRevertingSDE(5.0)
     with pytest.raises(ValueError, match="lam must be"):

@@ -16,12 +16,20 @@ one or two data predictions ``D_{-1}, D_{-2}`` at ``lambda_{-1}, lambda_{-2}``, 
 - order 2, ``"midpoint"``: ``+ (1 - e^{-h_eta}) (D_0 - D_{-1}) / (2 r_0)``;
 - order 2, ``"heun"``: ``+ phi_2 (D_0 - D_{-1}) / r_0`` with
   ``phi_2 = 1 - (1 - e^{-h_eta}) / h_eta``;
-- order 3: ``+ phi_2 d_1 - phi_3 d_2`` with ``phi_3 = phi_2 / h_eta - 1/2``,
+- order 3: ``+ phi_2 d_1 - 2 phi_3 d_2`` (see below) with ``phi_3 = phi_2 / h_eta - 1/2``,
   ``d_{1,0} = (D_0 - D_{-1}) / r_0``, ``d_{1,1} = (D_{-1} - D_{-2}) / r_1``,
   ``d_1 = d_{1,0} + r_0 (d_{1,0} - d_{1,1}) / (r_0 + r_1)``,
   ``d_2 = (d_{1,0} - d_{1,1}) / (r_0 + r_1)``.
 
-The first steps warm up at the orders the history allows.
+The first steps warm up at the orders the history allows (k-diffusion, diffusers); the first
+step's local error ``h^2 dD/dlambda`` is negligible at the prior end, where the data prediction
+barely moves with ``lambda``.
+
+The third-order term: with ``D(lambda_0 + tau) = D_0 + tau D' + tau^2 D'' / 2``, the exact
+integral gives ``D''`` the weight ``-phi_3 h^2`` while ``d_2`` above estimates ``h^2 D'' / 2``,
+so the step adds ``- 2 phi_3 d_2`` (option ``d2_term="taylor"``, the default: global order 3,
+tested). DPM-Solver's reference code, k-diffusion and diffusers add ``- phi_3 d_2``
+(``d2_term="halved"``): half the Taylor term, a damped extrapolation whose global order is 2.
 """
 
 from __future__ import annotations
@@ -40,13 +48,14 @@ class _DPMSolverPP(KnotMethod):
     Options: ``eta`` (stochastic samplers; default 1), ``solver_type`` (``"midpoint"`` or
     ``"heun"``: the second-order term), ``lower_order_final`` (default False: take the last
     step one order lower, at most first order for (2M) and second for (3M); diffusers does this
-    below 15 steps).
+    below 15 steps), ``d2_term`` (third order: ``"taylor"``, default, or ``"halved"``, as the
+    reference implementations; see the module docstring).
     """
 
     multistep = 1
     stochastic = False
     default_solver = "midpoint"
-    option_names = ("lower_order_final", "solver_type")
+    option_names = ("lower_order_final", "solver_type", "d2_term")
 
     def __init__(self, sde, options=None):
         super().__init__(sde, options)
@@ -60,6 +69,11 @@ class _DPMSolverPP(KnotMethod):
                 f"method={self.name!r}: solver_type must be 'midpoint' or 'heun'; got "
                 f"{self.solver_type!r}"
             )
+        d2_term = self.options.get("d2_term", "taylor")
+        if d2_term not in ("taylor", "halved"):
+            raise ValueError(f"method={self.name!r}: d2_term must be 'taylor' or 'halved'; got "
+                             f"{d2_term!r}")  # fmt: skip
+        self.d2_weight = 2.0 if d2_term == "taylor" else 1.0
         self.lower_order_final = bool(self.options.get("lower_order_final", False))
 
     def step(self, t0, t1, dt, y0, inc, state):
@@ -87,10 +101,10 @@ class _DPMSolverPP(KnotMethod):
                 r1 = (lam_1 - lam_2) / h
                 d10, d11 = (d0 - d_1) / r0, (d_1 - d_2) / r1
                 phi3 = phi2 / h_eta - 0.5
-                # phi2 d1 - phi3 d2 with d1 = d10 + r0 (d10 - d11) / (r0 + r1),
-                # d2 = (d10 - d11) / (r0 + r1)
+                # phi2 d1 - w phi3 d2 with d1 = d10 + r0 (d10 - d11) / (r0 + r1),
+                # d2 = (d10 - d11) / (r0 + r1), w = 2 (Taylor) or 1 (halved)
                 y1.add_(d10, alpha=a1 * phi2).add_(
-                    d10 - d11, alpha=a1 * (phi2 * r0 - phi3) / (r0 + r1)
+                    d10 - d11, alpha=a1 * (phi2 * r0 - self.d2_weight * phi3) / (r0 + r1)
                 )
         if self.eta > 0:
             y1.add_(
@@ -146,7 +160,7 @@ class DPMSolverPP2MSDE(_DPMSolverPP):
     multistep = 2
     stochastic = True
     strong_order = 0.5
-    option_names = ("eta", "lower_order_final", "solver_type")
+    option_names = ("eta", "lower_order_final", "solver_type", "d2_term")
 
 
 @register
