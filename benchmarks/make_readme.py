@@ -196,15 +196,31 @@ SECTIONS = [
     (
         "Diffusion: restoration with a mean-reverting SDE, IR-SDE and MRS (issue #16)",
         "diffusion_restoration",
-        "`python benchmarks/diffusion_restoration.py`: OU windows of 32 points degraded two "
-        "ways, restored by a `MeanRevertingSDE` score model conditioned on the degraded "
-        "window (`neuralsde.diffusion.restoration`); IR-SDE is the reverse SDE, MRS the "
-        "samplers' exponential integrators on the same VP-type form.",
+        "`python benchmarks/diffusion_restoration.py`: OU and stochastic-Lorenz windows of 32 "
+        "points degraded two ways, restored by a `MeanRevertingSDE` score model conditioned on "
+        "the degraded window (`neuralsde.diffusion.restoration`); IR-SDE is the reverse SDE, "
+        "MRS the samplers' exponential integrators on the same VP-type form.",
     ),
     (
         "Diffusion: exact inversion (issue #16)",
         "diffusion_inversion",
         "`python benchmarks/diffusion_inversion.py`: `sample(invert(x0))` round trips.",
+    ),
+    (
+        "Change points: several changes and changes near the ends (issue #20)",
+        "changepoint_multi",
+        "`python benchmarks/changepoint_multi.py`: the detector's ruptures searches with the "
+        "SDE segment cost (`predict(search=...)`, `neuralsde.changepoint.cost.SDECost`) "
+        "against its peak picking and ruptures' own costs.",
+    ),
+    (
+        "Forecasts of real gappy series against statsmodels (issue #20)",
+        "forecast_vs_statespace",
+        "`python benchmarks/forecast_vs_statespace.py`: Mauna Loa CO2 (weekly), the Nile "
+        "(annual) and El Nino 1+2 SST (monthly), held out over their last 15% with 30% of the "
+        "training points removed; `LatentSDEForecaster` (defaults, the season length given "
+        "where there is one) against statsmodels' `UnobservedComponents` and `SARIMAX` and "
+        "the seasonal-naive forecast.",
     ),
     (
         "Chunked forecasting with dask (issue #18)",

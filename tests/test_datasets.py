@@ -16,6 +16,7 @@ from neuralsde.datasets import (
     fbm_covariance,
     load_arrow_head,
     load_basic_motions,
+    load_elnino,
     load_gunpoint_segmentation,
     load_mauna_loa_co2,
     load_nile,
@@ -212,6 +213,7 @@ ALL_LOADERS = [
     load_nile,
     load_gunpoint_segmentation,
     load_mauna_loa_co2,
+    load_elnino,
 ]
 
 
@@ -234,7 +236,7 @@ def test_loaders_work_offline_without_aeon_or_statsmodels():
         "socket.socket.connect = deny\n"
         "from neuralsde import datasets as d\n"
         "for f in (d.load_basic_motions, d.load_arrow_head, d.load_nile,\n"
-        "          d.load_gunpoint_segmentation, d.load_mauna_loa_co2):\n"
+        "          d.load_gunpoint_segmentation, d.load_mauna_loa_co2, d.load_elnino):\n"
         "    f()\n"
         "print('ok')\n"
     )
@@ -298,6 +300,17 @@ def test_mauna_loa_co2_is_weekly_with_real_gaps():
     b = IrregularBatch.from_xarray(ds)
     assert b.time_encoding.unit == "D" and int(b.mask.sum()) == 2284 - 59
     xr.testing.assert_identical(b.to_xarray(), ds["values"])
+
+
+def test_elnino_is_monthly_with_an_annual_cycle():
+    ds = load_elnino()
+    sst = ds["values"].values[0, :, 0]
+    assert sst.shape == (732,) and np.isfinite(sst).all()
+    months = ds["time"].values.astype("datetime64[M]").astype(int)
+    assert set(np.diff(months).tolist()) == {1}
+    by_month = sst.reshape(61, 12).mean(0)
+    assert by_month.argmax() in (1, 2, 3) and by_month.max() - by_month.min() > 4  # Feb-Apr warm
+    assert sst[(1997 - 1950) * 12 + 11] > 27  # December 1997, El Nino
 
 
 def test_ts_reader_handles_missing_values_and_labels(tmp_path):

@@ -1,9 +1,12 @@
 """``Scaler``: the one standardisation of times and values that every estimator fits and saves.
 
 Times are shifted to start at 0 and divided by the training span (``t -> (t - offset) /
-scale``); values are standardised per channel over the observed entries. Datetime stamps are
-encoded with the training batch's ``TimeEncoding``, so new data, future query times given as
-dates and the model's outputs all share the fitted time axis.
+scale``); values are standardised per channel over the observed entries. Optionally a
+seasonal mean is taken out first: ``mean + sum_k a_k sin(2 pi k t / P) + b_k cos(2 pi k t /
+P)`` per channel, fitted by least squares to the observed entries (``season_period`` ``P`` on
+the time axis, ``harmonics`` ``K``), and added back by :meth:`Scaler.inverse_values`.
+Datetime stamps are encoded with the training batch's ``TimeEncoding``, so new data, future
+query times given as dates and the model's outputs all share the fitted time axis.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import torch
 
 from .timeaxis import _NS_PER_UNIT, TimeEncoding, decode_times
 
-__all__ = ["Scaler"]
+__all__ = ["Scaler", "encode_period"]
 
 _NS_MIN, _NS_MAX = np.datetime64("1678-01-01", "s"), np.datetime64("2262-04-11", "s")
 
@@ -30,6 +33,8 @@ class Scaler:
         mean, std: per-channel value mean and standard deviation (``std`` 1 for a constant
             channel).
         encoding: the training data's datetime encoding, or None for numeric times.
+        season_period: ``P`` in the encoded time units (0: no seasonal mean).
+        season: the harmonic coefficients ``(a_1..a_K, b_1..b_K)`` per channel, ``(2K, C)``.
 
     Example:
         >>> from neuralsde.data import IrregularBatch
@@ -47,10 +52,14 @@ class Scaler:
     mean: tuple = ()
     std: tuple = ()
     encoding: TimeEncoding | None = None
+    season_period: float = 0.0
+    season: tuple = ()
 
     @classmethod
-    def fit(cls, batch) -> Scaler:
-        """Offset and span of the batch's times, mean and std of each channel's observations."""
+    def fit(cls, batch, season_period: float | None = None, harmonics: int = 3) -> Scaler:
+        """Offset and span of the batch's times, mean and std of each channel's observations
+        (after the least-squares seasonal mean, with ``season_period`` on the encoded time
+        axis)."""
         times = batch.times.to(torch.float64)
         finite = times[torch.isfinite(times)]
         offset = float(finite.min())
@@ -59,7 +68,16 @@ class Scaler:
         vals = torch.where(obs, batch.values.to(torch.float64), 0.0)
         count = obs.sum((0, 1)).clamp(min=1)
         mean = vals.sum((0, 1)) / count
-        var = (torch.where(obs, batch.values.to(torch.float64) - mean, 0.0) ** 2).sum((0, 1))
+        season = ()
+        if season_period:
+            mean, coef = _fit_season(times, batch.values.to(torch.float64), obs,
+                                     float(season_period), int(harmonics))  # fmt: skip
+            season = tuple(map(tuple, coef.tolist()))
+            vals = batch.values.to(torch.float64) - _harmonics(times, float(season_period),
+                                                               int(harmonics)) @ coef  # fmt: skip
+        else:
+            vals = batch.values.to(torch.float64)
+        var = (torch.where(obs, vals - mean, 0.0) ** 2).sum((0, 1))
         std = (var / count).sqrt()
         if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
             bad = int((~(torch.isfinite(mean) & torch.isfinite(std))).nonzero()[0])
@@ -69,7 +87,18 @@ class Scaler:
             )
         std = torch.where(std > 0, std, torch.ones_like(std))
         return cls(offset, span if span > 0 else 1.0, tuple(mean.tolist()), tuple(std.tolist()),
-                   batch.time_encoding)  # fmt: skip
+                   batch.time_encoding, float(season_period or 0.0), season)  # fmt: skip
+
+    def seasonal(self, raw_times):
+        """The seasonal mean ``(..., C)`` at encoded times ``raw_times: (...)`` (zeros without
+        a season); a tensor for a tensor."""
+        t = torch.as_tensor(raw_times, dtype=torch.float64)
+        if not self.season_period:
+            out = torch.zeros(*t.shape, len(self.mean), dtype=torch.float64)
+        else:
+            coef = torch.tensor(self.season, dtype=torch.float64)
+            out = _harmonics(t, self.season_period, coef.shape[0] // 2) @ coef
+        return out if isinstance(raw_times, torch.Tensor) else out.numpy()
 
     # ------------------------------------------------------------------ times
     def raw_times(self, batch, name: str = "X") -> torch.Tensor:
@@ -157,18 +186,31 @@ class Scaler:
             raise ValueError(
                 f"{name} has {batch.n_channels} channels; the scaler was fitted on {len(self.mean)}"
             )
-        times = self.transform_times(self.raw_times(batch, name))
+        raw = self.raw_times(batch, name)
+        times = self.transform_times(raw)
         mean = torch.tensor(self.mean, dtype=torch.float64, device=batch.values.device)
         std = torch.tensor(self.std, dtype=torch.float64, device=batch.values.device)
-        return times, (batch.values.to(torch.float64) - mean) / std
+        values = batch.values.to(torch.float64) - mean
+        if self.season_period:  # padded times are NaN: their values are NaN already
+            values = values - self.seasonal(torch.nan_to_num(raw)).to(values.device)
+        return times, values / std
 
-    def inverse_values(self, v):
-        """Standardised values ``(..., C)`` (array or tensor) back to data units."""
-        if isinstance(v, torch.Tensor):
-            mean = torch.tensor(self.mean, dtype=v.dtype, device=v.device)
-            std = torch.tensor(self.std, dtype=v.dtype, device=v.device)
-            return v * std + mean
-        return np.asarray(v) * np.asarray(self.std) + np.asarray(self.mean)
+    def inverse_values(self, v, times=None, time_axis: int = -2):
+        """Standardised values ``(..., C)`` (array or tensor) back to data units; with a
+        seasonal mean, ``times: (T,)`` (encoded) along ``time_axis`` of ``v`` is required."""
+        if self.season_period and times is None:
+            raise ValueError("times: a scaler with a seasonal mean needs the values' times")
+        tensor = isinstance(v, torch.Tensor)
+        v = v if tensor else torch.as_tensor(np.asarray(v, dtype=np.float64))
+        mean = torch.tensor(self.mean, dtype=v.dtype, device=v.device)
+        std = torch.tensor(self.std, dtype=v.dtype, device=v.device)
+        out = v * std + mean
+        if self.season_period:
+            s = self.seasonal(torch.as_tensor(np.asarray(times, dtype=np.float64)))
+            shape = [1] * v.dim()
+            shape[time_axis], shape[-1] = s.shape[0], s.shape[1]
+            out = out + s.reshape(shape).to(v.dtype)
+        return out if tensor else out.numpy()
 
     def with_time_scale(self, time_scale: float) -> Scaler:
         """The same scaler measuring model time in another unit."""
@@ -183,6 +225,8 @@ class Scaler:
             "time_scale": self.time_scale,
             "mean": list(self.mean),
             "std": list(self.std),
+            "season_period": self.season_period,
+            "season": [list(r) for r in self.season],
             "encoding": None
             if enc is None
             else {
@@ -198,7 +242,53 @@ class Scaler:
         if enc is not None:
             enc = TimeEncoding(enc["unit"], np.datetime64(enc["origin"], "ns"), enc["dtype"])
         return cls(float(d["time_offset"]), float(d["time_scale"]), tuple(d["mean"]),
-                   tuple(d["std"]), enc)  # fmt: skip
+                   tuple(d["std"]), enc, float(d.get("season_period", 0.0)),
+                   tuple(map(tuple, d.get("season", ()))))  # fmt: skip
+
+
+def _harmonics(t: torch.Tensor, period: float, k: int) -> torch.Tensor:
+    """``(..., 2K)``: ``sin(2 pi j t / P)``, j = 1..K, then the cosines."""
+    w = t.unsqueeze(-1) * (2 * np.pi / period) * torch.arange(1, k + 1, dtype=torch.float64)
+    return torch.cat([torch.sin(w), torch.cos(w)], -1)
+
+
+def _fit_season(times, values, mask, period, k):
+    """Least squares of each channel's observed values on ``[1, harmonics]``: ``(mean (C,),
+    coefficients (2K, C))``."""
+    t = torch.nan_to_num(times)
+    design = torch.cat([torch.ones(*t.shape, 1, dtype=torch.float64), _harmonics(t, period, k)],
+                       -1)  # fmt: skip
+    means, coefs = [], []
+    for c in range(values.shape[-1]):
+        m = mask[..., c]
+        sol = torch.linalg.lstsq(design[m], values[..., c][m].unsqueeze(-1)).solution[:, 0]
+        means.append(sol[0])
+        coefs.append(sol[1:])
+    return torch.stack(means), torch.stack(coefs, 1)
+
+
+def encode_period(period, encoding: TimeEncoding | None, name: str = "period") -> float:
+    """A duration on the encoded time axis: a number for numeric times; for datetimes (an
+    ``encoding``) a ``pandas.Timedelta``, ``numpy.timedelta64`` or a string such as
+    ``"365.25D"``. Positive and finite, else ValueError/TypeError naming ``name``."""
+    import pandas as pd
+
+    if encoding is None:
+        if isinstance(period, bool) or not isinstance(period, (int, float, np.number)):
+            raise TypeError(f"{name} must be a number for numeric times; got {period!r}")
+        out = float(period)
+    else:
+        if isinstance(period, (bool, int, float, np.number)):
+            raise TypeError(f"{name} must be a timedelta ('365.25D', pandas.Timedelta) for "
+                            f"datetime times; got the number {period!r}")  # fmt: skip
+        try:
+            out = pd.Timedelta(period).value / _NS_PER_UNIT[encoding.unit]
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a timedelta ('365.25D', pandas.Timedelta) for "
+                            f"datetime times; got {period!r}") from None  # fmt: skip
+    if not (np.isfinite(out) and out > 0):
+        raise ValueError(f"{name} must be positive and finite; got {period!r}")
+    return out
 
 
 def _is_stringy(times) -> bool:

@@ -18,6 +18,7 @@ __all__ = [
     "load_arrow_head",
     "load_basic_motions",
     "load_gunpoint_segmentation",
+    "load_elnino",
     "load_mauna_loa_co2",
     "load_nile",
     "load_uea",
@@ -142,25 +143,24 @@ def load_gunpoint_segmentation():
     )
 
 
+def _one_series(folder, file, time_col, fmt, column, name, source, units):
+    """A shipped one-series CSV as a dataset (public-domain data from statsmodels)."""
+    frame = pd.read_csv(data_file(folder, file))
+    time = pd.to_datetime(frame[time_col].astype(str), format=fmt).to_numpy()
+    attrs = {"name": name, "source": source, "licence": "public domain", "units": units}
+    values = frame[column].to_numpy(dtype=np.float64)[None, :, None]
+    return make_dataset(values, time, channel=[column], attrs=attrs)
+
+
 def load_nile():
     """Annual flow of the Nile at Aswan, 1871-1970 (10^8 m^3); one series, 100 points.
 
     ``time`` is datetime64 (1 January of each year). The mean drops after 1898 (Cobb 1978):
     about 1098 before, about 850 after.
     """
-    frame = pd.read_csv(data_file("nile", "nile.csv"))
-    time = pd.to_datetime(frame["year"].astype(str), format="%Y").to_numpy()
-    return make_dataset(
-        frame["volume"].to_numpy(dtype=np.float64)[None, :, None],
-        time,
-        channel=["volume"],
-        attrs={
-            "name": "Nile",
-            "source": "statsmodels.datasets.nile; Cobb (1978), Biometrika 65(2), 243-251",
-            "licence": "public domain",
-            "units": "10^8 m^3 per year",
-        },
-    )
+    return _one_series("nile", "nile.csv", "year", "%Y", "volume", "Nile",
+                       "statsmodels.datasets.nile; Cobb (1978), Biometrika 65(2), 243-251",
+                       "10^8 m^3 per year")  # fmt: skip
 
 
 def load_mauna_loa_co2():
@@ -168,19 +168,20 @@ def load_mauna_loa_co2():
 
     One series of 2284 weekly points; missing weeks are NaN. ``time`` is datetime64.
     """
-    frame = pd.read_csv(data_file("mauna_loa_co2", "co2_weekly.csv"))
-    time = pd.to_datetime(frame["date"], format="%Y-%m-%d").to_numpy()
-    return make_dataset(
-        frame["co2"].to_numpy(dtype=np.float64)[None, :, None],
-        time,
-        channel=["co2"],
-        attrs={
-            "name": "Mauna Loa CO2",
-            "source": "statsmodels.datasets.co2; Keeling & Whorf (2004), SIO flask network, CDIAC",
-            "licence": "public domain",
-            "units": "ppmv",
-        },
-    )
+    return _one_series("mauna_loa_co2", "co2_weekly.csv", "date", "%Y-%m-%d", "co2",
+                       "Mauna Loa CO2", "statsmodels.datasets.co2; Keeling & Whorf (2004), SIO "
+                       "flask network, CDIAC", "ppmv")  # fmt: skip
+
+
+def load_elnino():
+    """Monthly sea surface temperature of the Nino 1+2 region, 1950-01 .. 2010-12 (deg C);
+    one series of 732 points with a strong annual cycle and El Nino years (1982-83, 1997-98).
+
+    ``time`` is datetime64 (the first of each month).
+    """
+    return _one_series("elnino_sst", "elnino_sst.csv", "date", "%Y-%m", "sst",
+                       "El Nino 1+2 SST", "statsmodels.datasets.elnino; NOAA NWS CPC, "
+                       "ERSST.V3B, Nino 1+2", "deg C")  # fmt: skip
 
 
 # the UEA/UCR classification sets shipped under datasets/: name -> (folder, description)

@@ -66,6 +66,7 @@ from neuralsde.estimators.base import NeuralSDEEstimator
 from neuralsde.estimators.chunked import chunked_predict, is_chunked
 
 ESTIMATORS = ("glr", "symmetric", "girsanov")
+SEARCHES = ("peaks", "binseg", "bottomup", "pelt")
 
 # Family-wise false-alarm level of the default penalty: half the chi-square(dof) quantile at
 # AUTO_PEN_ALPHA / (number of candidates) (Bonferroni over all candidates, conservative for the
@@ -375,19 +376,35 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         if not hasattr(self, "score_"):
             raise NotFittedError("LatentSDEChangeDetector is not fitted yet; call fit(signal)")
 
-    def predict(self, pen: float | None = None, n_bkps: int | None = None) -> list[int]:
+    def predict(self, pen: float | None = None, n_bkps: int | None = None,
+                search: str = "peaks") -> list[int]:  # fmt: skip
         """Breakpoints in the ruptures convention: sorted indices (first index of each new
         segment, counted in observed samples), the last being ``n``.
 
         Exactly one of ``pen`` (a score threshold, nats) and ``n_bkps`` may be given; with
         neither, the detector's ``pen`` (``"auto"`` -> ``default_pen()``) is used, and if that
         is None a ValueError asks for one.
+
+        ``search``: ``"peaks"`` (default): peaks of ``score_`` at least ``min_distance`` apart;
+        ``"binseg"``, ``"bottomup"`` or ``"pelt"``: ruptures' search with the fitted SDEs'
+        segment likelihood as its cost (:meth:`cost`; segments down to its ``min_size``, so
+        changes near the ends are found), with ``pen`` in nats per breakpoint (``"auto"``:
+        :meth:`SDECost.default_pen`); ``"pelt"`` takes ``pen`` only. With several changes
+        the searches beat peak picking, whose windows blur changes closer than a window.
         """
         self._check_fitted()
+        if search not in SEARCHES:
+            raise ValueError(f"search must be one of {SEARCHES}; got {search!r}")
         if pen is not None and n_bkps is not None:
             raise ValueError(
                 f"give either pen or n_bkps, not both; got pen={pen!r}, n_bkps={n_bkps!r}"
             )
+        if n_bkps is not None and (
+            not isinstance(n_bkps, (int, np.integer)) or isinstance(n_bkps, bool) or n_bkps < 0
+        ):
+            raise ValueError(f"n_bkps must be a non-negative integer; got {n_bkps!r}")
+        if search != "peaks":
+            return self._search(search, pen, n_bkps)
         if pen is None and n_bkps is None:
             if self.pen is None:
                 raise ValueError(
@@ -395,10 +412,6 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
                     "got neither"
                 )
             pen = self.default_pen() if self.pen == "auto" else float(self.pen)
-        if n_bkps is not None and (
-            not isinstance(n_bkps, (int, np.integer)) or isinstance(n_bkps, bool) or n_bkps < 0
-        ):
-            raise ValueError(f"n_bkps must be a non-negative integer; got {n_bkps!r}")
         if pen is not None and not np.isfinite(pen):
             raise ValueError(f"pen must be a finite number; got {pen!r}")
         dist = self.window_ if self.min_distance is None else int(self.min_distance)
@@ -407,8 +420,48 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         self.bkps_ = [*peaks, self.n_samples_]
         return list(self.bkps_)
 
-    def fit_predict(self, signal, times=None, pen=None, n_bkps=None):
-        """``fit(signal, times).predict(pen, n_bkps)``: the breakpoints of one series.
+    def cost(self):
+        """The fitted SDEs' segment likelihood as a ruptures cost (:class:`SDECost`), fitted on
+        this detector's series: its latent size, ridge, time stamps and (``features > 0``)
+        learned drift features."""
+        from neuralsde.changepoint.cost import SDECost
+
+        self._check_fitted()
+        feats = self.dynamics_.features if self.features > 0 else None
+        cost = SDECost(self.latent_dim, self.ridge, times=self.series_.times, features=feats)
+        return cost.fit(self.series_.values)
+
+    def _search(self, search, pen, n_bkps) -> list[int]:
+        import ruptures as rpt
+
+        if pen is None and n_bkps is None:
+            if self.pen is None:
+                raise ValueError("one of pen or n_bkps is required (the detector was built "
+                                 "with pen=None); got neither")  # fmt: skip
+            pen = "auto" if self.pen == "auto" else float(self.pen)
+        if search == "pelt" and n_bkps is not None:
+            raise ValueError("search='pelt' takes pen, not n_bkps; use 'binseg' or 'bottomup'")
+        cost = self.cost()
+        if pen == "auto":
+            pen = cost.default_pen(AUTO_PEN_ALPHA)
+        if pen is not None and not np.isfinite(pen):
+            raise ValueError(f"pen must be a finite number; got {pen!r}")
+        algo = {"binseg": rpt.Binseg, "bottomup": rpt.BottomUp, "pelt": rpt.Pelt}[search]
+        fitted = algo(custom_cost=cost, jump=1).fit(cost.signal)
+        try:
+            bkps = fitted.predict(pen=pen) if n_bkps is None else fitted.predict(n_bkps=n_bkps)
+        except rpt.exceptions.BadSegmentationParameters:
+            raise ValueError(
+                f"n_bkps={n_bkps} segments of at least {cost.min_size} observations do not fit "
+                f"in {self.n_samples_}"
+            ) from None
+        self.pen_ = pen
+        self.bkps_ = [int(b) for b in bkps]
+        return list(self.bkps_)
+
+    def fit_predict(self, signal, times=None, pen=None, n_bkps=None, search="peaks"):
+        """``fit(signal, times).predict(pen, n_bkps, search)``: the breakpoints of one
+        series.
 
         For many series, pass an xarray object with a ``series`` dimension (in memory, or
         dask-backed and chunked along ``series``: then computed lazily, chunk by chunk, on
@@ -432,11 +485,12 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
                                  "coordinate; pass times=None")  # fmt: skip
             if is_chunked(signal):
                 return chunked_predict(self, signal, "changes", name="signal", stamps=False,
-                                       pen=pen, n_bkps=n_bkps)  # fmt: skip
-            return self._predict_block("changes", signal, None, pen=pen, n_bkps=n_bkps)
-        return self.fit(signal, times).predict(pen=pen, n_bkps=n_bkps)
+                                       pen=pen, n_bkps=n_bkps, search=search)  # fmt: skip
+            return self._predict_block("changes", signal, None, pen=pen, n_bkps=n_bkps,
+                                       search=search)  # fmt: skip
+        return self.fit(signal, times).predict(pen=pen, n_bkps=n_bkps, search=search)
 
-    def _predict_block(self, kind, X, stamps, pen=None, n_bkps=None):
+    def _predict_block(self, kind, X, stamps, pen=None, n_bkps=None, search="peaks"):
         """Change starts ``(series, time)`` of every series of ``X`` (:meth:`fit_predict`)."""
         from sklearn.base import clone
         from tqdm.auto import tqdm
@@ -453,7 +507,7 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
             one = X.isel(series=i)
             if "series" in one.coords:
                 one = one.drop_vars("series")
-            bkps = det.fit(one).predict(pen=pen, n_bkps=n_bkps)
+            bkps = det.fit(one).predict(pen=pen, n_bkps=n_bkps, search=search)
             out[i, np.searchsorted(coord, det.to_times(bkps))] = True
         return xr.DataArray(out, dims=("series", dim), coords={"series": labels, dim: coord},
                             name="change_start")  # fmt: skip

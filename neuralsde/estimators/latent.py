@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from neuralsde.core.arguments import positive
 from neuralsde.core.keyed import KeyedGenerator, normal
 from neuralsde.data.coerce import check_observed
-from neuralsde.data.scaling import Scaler
+from neuralsde.data.scaling import Scaler, encode_period
 from neuralsde.estimators.base import MAX_STEPS, NeuralSDEEstimator, check_steps
 from neuralsde.estimators.chunked import chunked_predict, is_chunked
 from neuralsde.models.latent import LatentSDE
@@ -57,6 +57,12 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         hurst_warmup: fraction of the epochs during which H stays fixed while the drifts learn
             (early on, a poor prior drift makes cheap posterior steering, i.e. low H, look good).
         n_train_samples: posterior samples per series in each ELBO estimate.
+        seasonal_period: the length of a season (a number in the time units for numeric
+            times; a ``pandas.Timedelta``, ``numpy.timedelta64`` or a string such as
+            ``"365.25D"`` for datetimes), or None. Then a seasonal mean of ``harmonics``
+            harmonics per channel is fitted to the observations by least squares with the
+            standardisation (:class:`~neuralsde.data.scaling.Scaler`); the SDE models what is
+            left, and forecasts carry the seasonal mean on.
         random_state: seeds initialisation, training noise and sampling.
 
     Example:
@@ -95,6 +101,8 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         hurst_lr=0.05,
         hurst_warmup=0.2,
         n_train_samples=1,
+        seasonal_period=None,
+        harmonics=3,
         random_state=0,
         verbose=True,
     ):
@@ -122,6 +130,8 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         self.hurst_lr = hurst_lr
         self.hurst_warmup = hurst_warmup
         self.n_train_samples = n_train_samples
+        self.seasonal_period = seasonal_period
+        self.harmonics = harmonics
         self.random_state = random_state
         self.verbose = verbose
 
@@ -137,6 +147,21 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         raise ValueError(f"noise must be one of {NOISES} or a MarkovFBM; got {self.noise!r}")
 
     _fitted_json = ("n_features_in_", "channels_", "hurst_history_")
+
+    def _season(self, batch) -> float | None:
+        """``seasonal_period`` on the batch's encoded time axis, checked."""
+        if self.seasonal_period is None:
+            return None
+        k = self.harmonics
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"harmonics must be a positive int; got {k!r}")
+        counts = batch.mask.sum((0, 1))
+        if int(counts.min()) < 2 * k + 2:
+            raise ValueError(
+                f"seasonal_period: fitting {k} harmonics needs at least {2 * k + 2} observations "
+                f"per channel; got {int(counts.min())}"
+            )
+        return encode_period(self.seasonal_period, batch.time_encoding, "seasonal_period")
 
     def _tensors(self, batch, name="X"):
         """Rescaled times ``(B, L)`` and standardised values ``(B, L, C)`` (float32)."""
@@ -181,7 +206,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         check_observed(batch)
         self.n_features_in_ = batch.n_channels
         self.channels_ = batch.channel_names
-        self.scaler_ = Scaler.fit(batch)
+        self.scaler_ = Scaler.fit(batch, self._season(batch), self.harmonics)
 
         with torch.random.fork_rng():
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
@@ -318,7 +343,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
             x = mu + model.obs_std.to(mu.dtype) * eps
         B, C = batch.batch_size, batch.n_channels
         x = x.reshape(len(out_t), n_samples, B, C).permute(1, 2, 0, 3).double()
-        x = self.scaler_.inverse_values(x).numpy()
+        x = self.scaler_.inverse_values(x, t_real).numpy()
         return self._dataset(x, t_real, batch.series, quantiles)
 
     def _dataset(self, x, t_real, series, quantiles):
@@ -357,7 +382,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
             z = self.model_.prior(ts, int(n_samples), generator=gen)
             mu = self.model_.decode(z)
             x = mu + self.model_.obs_std * torch.randn(mu.shape, generator=gen)
-        x = self.scaler_.inverse_values(x.permute(1, 0, 2).double()).numpy()[:, None]
+        x = self.scaler_.inverse_values(x.permute(1, 0, 2).double(), t).numpy()[:, None]
         return self._dataset(x, t, ["prior"], DEFAULT_QUANTILES)
 
     def elbo(self, X, n_samples=16, random_state=None) -> float:
@@ -429,7 +454,8 @@ class LatentSDEForecaster(NeuralSDEEstimator):
                                          generator=self._generator(random_state))  # fmt: skip
             mu = self.model_.decode(post["z"]).double()
         B, C = batch.batch_size, batch.n_channels
-        mu = self.scaler_.inverse_values(mu.reshape(len(t_all), int(n_samples), B, C))
+        mu = self.scaler_.inverse_values(mu.reshape(len(t_all), int(n_samples), B, C), t_all,
+                                         time_axis=0)  # fmt: skip
         sd = self.model_.obs_std.detach().double() * torch.tensor(self.scaler_.std)
         total, count = 0.0, 0
         for b in range(B):
