@@ -214,6 +214,14 @@ SECTIONS = [
         "against its peak picking and ruptures' own costs.",
     ),
     (
+        "Imputation against the Kalman smoother and linear interpolation (issue #20)",
+        "imputation_vs_baselines",
+        "`python benchmarks/imputation_vs_baselines.py`: OU and stochastic-Lorenz windows at "
+        "30/50/70% missing: diffusion imputation, the latent SDE posterior, statsmodels' "
+        "Kalman smoother and linear interpolation; the diffusion model's samples and the "
+        "latent SDE's prior against held-out windows.",
+    ),
+    (
         "Forecasts of real gappy series against statsmodels (issue #20)",
         "forecast_vs_statespace",
         "`python benchmarks/forecast_vs_statespace.py`: Mauna Loa CO2 (weekly), the Nile "
