@@ -61,7 +61,8 @@ def test_first_order_mrs_is_exact_for_a_point_mass_and_orders_converge():
     """Against the exact flow map of Gaussian data (logsnr knots, 40 / 80 / 160 steps), MRS of
     order 1, 2 and 3 (``ddim``, ``dpmpp_2m``, ``dpmpp_3m``) converge at least at their orders
     (the third order with the Taylor weight of its second-difference term; the halved term
-    of the reference implementations stays at 2), each more accurate than the order below."""
+    of the reference implementations stays at 2), each more accurate than the order below; in
+    the data and in the noise parametrisation (first order: the same step)."""
     # data with zero spread: the data prediction is constant, the first-order
     # exponential integrator is the exact flow map
     assert _error(_gaussian(1e-12), "ddim", 5) < 1e-6
@@ -69,7 +70,10 @@ def test_first_order_mrs_is_exact_for_a_point_mass_and_orders_converge():
     errs = {m: [_error(data, m, n) for n in (40, 80, 160)] for m in ("ddim", "dpmpp_2m",
                                                                        "dpmpp_3m")}  # fmt: skip
     errs["halved"] = [_error(data, "dpmpp_3m", n, {"d2_term": "halved"}) for n in (40, 80, 160)]
-    for method, order in (("ddim", 1), ("dpmpp_2m", 2), ("dpmpp_3m", 3), ("halved", 2)):
+    for m in ("dpmpp_2m", "dpmpp_3m"):  # the noise parametrisation (DPM-Solver)
+        errs[m + " noise"] = [_error(data, m, n, {"prediction": "noise"}) for n in (40, 80, 160)]
+    for method, order in (("ddim", 1), ("dpmpp_2m", 2), ("dpmpp_3m", 3), ("halved", 2),
+                          ("dpmpp_2m noise", 2), ("dpmpp_3m noise", 3)):  # fmt: skip
         slopes = np.log2(np.array(errs[method][:-1]) / np.array(errs[method][1:]))
         assert slopes[-1] > order - 0.2, (method, errs[method], slopes)
         if order == 2:
@@ -86,6 +90,8 @@ def test_bad_input_is_named():
         restore(model, SDE, torch.zeros(4, 8, 1), method="fast")
     with pytest.raises(ValueError, match="order: MRS takes"):
         restore(model, SDE, torch.zeros(4, 8, 1), method="mrs", order=4)
+    with pytest.raises(ValueError, match="prediction must be 'data' or, for kind='ode'"):
+        restore(model, SDE, torch.zeros(4, 8, 1), prediction="noise")
     with pytest.raises(ValueError, match=r"end must lie in \(0, 1\)"):
         restore(model, SDE, torch.zeros(4, 8, 1), end=1.5)
     with pytest.raises(ValueError, match="theta_schedule must be"):

@@ -49,13 +49,14 @@ class _DPMSolverPP(KnotMethod):
     ``"heun"``: the second-order term), ``lower_order_final`` (default False: take the last
     step one order lower, at most first order for (2M) and second for (3M); diffusers does this
     below 15 steps), ``d2_term`` (third order: ``"taylor"``, default, or ``"halved"``, as the
-    reference implementations; see the module docstring).
+    reference implementations; see the module docstring), ``prediction`` (``"data"``,
+    default, or ``"noise"``: DPM-Solver's noise parametrisation, probability flow only).
     """
 
     multistep = 1
     stochastic = False
     default_solver = "midpoint"
-    option_names = ("lower_order_final", "solver_type", "d2_term")
+    option_names = ("lower_order_final", "solver_type", "d2_term", "prediction")
 
     def __init__(self, sde, options=None):
         super().__init__(sde, options)
@@ -75,6 +76,14 @@ class _DPMSolverPP(KnotMethod):
                              f"{d2_term!r}")  # fmt: skip
         self.d2_weight = 2.0 if d2_term == "taylor" else 1.0
         self.lower_order_final = bool(self.options.get("lower_order_final", False))
+        self.prediction = self.options.get("prediction", "data")
+        if self.prediction not in ("data", "noise"):
+            raise ValueError(f"method={self.name!r}: prediction must be 'data' or 'noise'; got "
+                             f"{self.prediction!r}")  # fmt: skip
+        if self.prediction == "noise" and self.eta > 0:
+            raise ValueError(f"method={self.name!r}: prediction='noise' is for the probability "
+                             f"flow (eta = 0); the SDE samplers use the data "
+                             f"prediction")  # fmt: skip
 
     def step(self, t0, t1, dt, y0, inc, state):
         k0, k1 = self.knots(t0)
@@ -85,6 +94,8 @@ class _DPMSolverPP(KnotMethod):
         order = min(self.multistep, len(hist) + 1)
         if self.lower_order_final and self.is_last(k1):
             order = min(order, self.multistep - 1, 2) or 1
+        if self.prediction == "noise":
+            return self._noise_step(k0, k1, y0, d0, hist, order)
         # in EDM variables, times alpha_1: x_1 = a1 x_hat_1
         a1 = k1.alpha
         ratio = (k1.sigma / k0.sigma) * math.exp(-self.eta * h)
@@ -111,6 +122,32 @@ class _DPMSolverPP(KnotMethod):
                 self.normal(inc, dt), alpha=k1.sigma * math.sqrt(-math.expm1(-2 * self.eta * h))
             )
         return y1, None, (None, self.remember(hist, k0.lam, d0))
+
+    def _noise_step(self, k0, k1, y0, d0, hist, order):
+        """DPM-Solver (Lu et al. 2022a) on the noise prediction ``eps = (x - alpha D) /
+        sigma``: ``x_1 = (alpha_1 / alpha_0) x_0 - sigma_1 (psi_1 eps_0 + psi_2 d_1 + w psi_3
+        d_2)`` with ``psi_1 = e^h - 1``, ``psi_2 = psi_1 / h - 1``, ``psi_3 = psi_2 / h - 1/2``
+        (the Taylor weights of ``eps(lambda)``; ``d_1, d_2`` as for the data prediction, on
+        ``eps``; order 2 ``"midpoint"``: ``psi_1 / 2`` in place of ``psi_2``)."""
+        h = k1.lam - k0.lam
+        eps0 = (y0 - k0.alpha * d0) / k0.sigma
+        psi1 = math.expm1(h)
+        psi2 = psi1 / h - 1
+        y1 = torch.add(y0 * (k1.alpha / k0.alpha), eps0, alpha=-k1.sigma * psi1)
+        if order == 2:
+            lam_1, e_1 = hist[0]
+            r0 = (k0.lam - lam_1) / h
+            c = 0.5 * psi1 if self.solver_type == "midpoint" else psi2
+            y1.add_(eps0 - e_1, alpha=-k1.sigma * c / r0)
+        elif order == 3:
+            (lam_1, e_1), (lam_2, e_2) = hist[0], hist[1]
+            r0, r1 = (k0.lam - lam_1) / h, (lam_1 - lam_2) / h
+            d10, d11 = (eps0 - e_1) / r0, (e_1 - e_2) / r1
+            psi3 = psi2 / h - 0.5
+            y1.add_(d10, alpha=-k1.sigma * psi2).add_(
+                d10 - d11, alpha=-k1.sigma * (psi2 * r0 + self.d2_weight * psi3) / (r0 + r1)
+            )
+        return y1, None, (None, self.remember(hist, k0.lam, eps0))
 
 
 @register

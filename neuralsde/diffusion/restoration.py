@@ -10,8 +10,9 @@ training loop). :func:`restore` starts from ``mu + lam z`` and integrates back:
 * ``method="sde"``: IR-SDE's reverse SDE (Euler-Maruyama on the core);
 * ``method="mrs"``: MRS, the exponential integrators of the samplers on the same VP-type
   form (``alpha_t = e^{-thetabar_t}``, ``sigma_t = lam sqrt(1 - alpha_t^2)``): ODE of order
-  1, 2, 3 (``ddim``, ``dpmpp_2m``, ``dpmpp_3m``) or SDE of order 2 (``dpmpp_2m_sde``), in the
-  data parametrisation (DPM-Solver++); no second copy of DPM-Solver.
+  1, 2, 3 (``ddim``, ``dpmpp_2m``, ``dpmpp_3m``) in the data (DPM-Solver++) or the noise
+  (DPM-Solver) parametrisation, or SDE of order 2 (``dpmpp_2m_sde``, data); no second copy of
+  DPM-Solver.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ def train_restorer(clean, degraded, sde, net: nn.Module, *, epochs: int = 50,
 
 def restore(model, sde, degraded, method: str = "mrs", steps: int | None = None,
             order: int = 2, kind: str = "sde", eta: float = 0.5, end: float | None = 0.2,
-            generator=None):  # fmt: skip
+            prediction: str = "data", generator=None):  # fmt: skip
     """Restore ``degraded: (B, ..., C)`` with a trained :class:`RestorationModel`.
 
     ``method="sde"``: the reverse SDE by Euler-Maruyama on uniform knots, ``steps`` steps
@@ -104,7 +105,8 @@ def restore(model, sde, degraded, method: str = "mrs", steps: int | None = None,
     ``end = 0.2``, 10 evaluations) were chosen on validation windows of OU and stochastic
     Lorenz data (``benchmarks/diffusion_restoration.py``): stopping the integration at a
     moderate noise level leaves the least-trained, lowest-noise stretch to the denoiser.
-    ``end=None``: down to ``sde.eps``.
+    ``end=None``: down to ``sde.eps``. ``prediction``: the integrators' parametrisation,
+    ``"data"`` (DPM-Solver++) or ``"noise"`` (DPM-Solver; the ODE only).
     """
     eps = None
     if method == "sde":
@@ -115,6 +117,9 @@ def restore(model, sde, degraded, method: str = "mrs", steps: int | None = None,
                              f"({kind!r}, {order!r})")  # fmt: skip
         name, steps = MRS_METHODS[(kind, order)], check_steps(9 if steps is None else steps)
         eps = None if end is None else _end_time(sde, end)
+        if prediction not in ("data", "noise") or (prediction == "noise" and kind == "sde"):
+            raise ValueError(f"prediction must be 'data' or, for kind='ode', 'noise'; got "
+                             f"{prediction!r} with kind={kind!r}")  # fmt: skip
     else:
         raise ValueError(f"method must be 'sde' (IR-SDE) or 'mrs'; got {method!r}")
     mu = as_float_tensor(degraded, "degraded", torch.get_default_dtype(), min_dim=2)
@@ -124,7 +129,9 @@ def restore(model, sde, degraded, method: str = "mrs", steps: int | None = None,
 
     y = sample(score, sde, tuple(mu.shape), method=name, steps=steps, schedule="uniform",
                generator=generator, dtype=mu.dtype, eps=eps,
-               eta=eta if name == "dpmpp_2m_sde" else None)  # fmt: skip
+               eta=eta if name == "dpmpp_2m_sde" else None,
+               options={"prediction": "noise"} if prediction == "noise" and order > 1
+               else None)  # fmt: skip
     return y + mu
 
 
