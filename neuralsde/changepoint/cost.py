@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from ruptures.base import BaseCost
 
-from neuralsde.changepoint.latent_map import LinearLatentMap
+from neuralsde.changepoint.latent_map import transitions
 
 __all__ = ["SDECost"]
 
@@ -87,14 +87,7 @@ class SDECost(BaseCost):
         t = np.arange(n, dtype=np.float64) if self.times is None else np.asarray(self.times, float)
         if t.shape != (n,) or not (np.diff(t) > 0).all():
             raise ValueError(f"times must be ({n},) and strictly increasing; got shape {t.shape}")
-        lmap = LinearLatentMap(self.latent_dim)
-        z = torch.as_tensor(lmap.fit_transform(t, x))
-        dt = torch.as_tensor(np.diff(t) / np.median(np.diff(t)))
-        dz = z[1:] - z[:-1]
-        valid = torch.as_tensor(~(lmap.imputed_[1:] | lmap.imputed_[:-1]), dtype=torch.float64)
-        rate = dz / dt.sqrt().unsqueeze(-1)
-        h = torch.cat([torch.zeros(1, z.shape[1], dtype=z.dtype),
-                       rate[:-1] / rate.std(0).clamp_min(1e-6)], 0)  # fmt: skip
+        z, dz, dt, valid, h, _ = transitions(t, x, self.latent_dim, torch.float64)
         if self.feature_fn is None:
             phi = torch.cat([torch.ones_like(z[:-1, :1]), z[:-1], h], -1)
         else:

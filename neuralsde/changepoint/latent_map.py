@@ -10,7 +10,10 @@ windows would then compare densities under a map fitted to both sides at once.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+import torch
 
 
 class LinearLatentMap:
@@ -50,3 +53,31 @@ class LinearLatentMap:
         self.components_ = vt[:k].T / scale
         self.explained_variance_ratio_ = s[:k] ** 2 / np.sum(s**2)
         return x @ self.components_
+
+
+class Transitions(NamedTuple):
+    """The latent transitions ``z_i -> z_{i+1}`` of a series: ``z: (n, d)``, ``dz: (n-1, d)``,
+    ``dt: (n-1,)`` in units of the median gap, ``valid: (n-1,)`` (1 unless an end was
+    imputed), ``h: (n-1, d)`` the memory input (the last increment over ``sqrt(gap)``,
+    standardised; 0 for the first), and the fitted ``latent_map``."""
+
+    z: torch.Tensor
+    dz: torch.Tensor
+    dt: torch.Tensor
+    valid: torch.Tensor
+    h: torch.Tensor
+    latent_map: LinearLatentMap
+
+
+def transitions(times, values, latent_dim: int, dtype=torch.float32) -> Transitions:
+    """The window SDEs' data (:class:`Transitions`) of ``values: (n, channel)`` at ``times``."""
+    lmap = LinearLatentMap(latent_dim)
+    z = torch.as_tensor(lmap.fit_transform(times, values), dtype=dtype)
+    t = (times - times[0]) / np.median(np.diff(times))
+    dz = z[1:] - z[:-1]
+    dt = torch.as_tensor(np.diff(t), dtype=dtype)
+    valid = torch.as_tensor(~(lmap.imputed_[1:] | lmap.imputed_[:-1]), dtype=dtype)
+    rate = dz / dt.sqrt().unsqueeze(-1)
+    h = torch.cat([torch.zeros(1, z.shape[1], dtype=dtype),
+                   rate[:-1] / rate.std(0).clamp_min(1e-6)], 0)  # fmt: skip
+    return Transitions(z, dz, dt, valid, h, lmap)

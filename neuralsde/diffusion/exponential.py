@@ -90,64 +90,50 @@ class _DPMSolverPP(KnotMethod):
         d0, hist = self.denoised(k0, y0, state), state[1]
         h = k1.lam - k0.lam
         h_eta = (1 + self.eta) * h
-        one_minus = -math.expm1(-h_eta)
         order = min(self.multistep, len(hist) + 1)
         if self.lower_order_final and self.is_last(k1):
             order = min(order, self.multistep - 1, 2) or 1
-        if self.prediction == "noise":
-            return self._noise_step(k0, k1, y0, d0, hist, order)
-        # in EDM variables, times alpha_1: x_1 = a1 x_hat_1
-        a1 = k1.alpha
-        ratio = (k1.sigma / k0.sigma) * math.exp(-self.eta * h)
-        y1 = torch.add(y0 * ratio, d0, alpha=a1 * one_minus)
+        # x_1 = base x_0 + coef (phi1 v_0 + phi2 d_1 + w third d_2) with v the data prediction
+        # (EDM variables times alpha_1) or the noise prediction (DPM-Solver, see _coefficients)
+        base, coef, v0, phi1, phi2, third = self._coefficients(k0, k1, y0, d0, h, h_eta)
+        y1 = torch.add(y0 * base, v0, alpha=coef * phi1)
         if order >= 2:
-            lam_1, d_1 = hist[0]
+            lam_1, v_1 = hist[0]
             r0 = (k0.lam - lam_1) / h
-            phi2 = 1 - one_minus / h_eta
             if order == 2:
-                c = 0.5 * one_minus if self.solver_type == "midpoint" else phi2
-                y1.add_(d0 - d_1, alpha=a1 * c / r0)
+                c = 0.5 * phi1 if self.solver_type == "midpoint" else phi2
+                y1.add_(v0 - v_1, alpha=coef * c / r0)
             else:
-                lam_2, d_2 = hist[1]
+                lam_2, v_2 = hist[1]
                 r1 = (lam_1 - lam_2) / h
-                d10, d11 = (d0 - d_1) / r0, (d_1 - d_2) / r1
-                phi3 = phi2 / h_eta - 0.5
-                # phi2 d1 - w phi3 d2 with d1 = d10 + r0 (d10 - d11) / (r0 + r1),
+                d10, d11 = (v0 - v_1) / r0, (v_1 - v_2) / r1
+                # phi2 d1 + w third d2 with d1 = d10 + r0 (d10 - d11) / (r0 + r1),
                 # d2 = (d10 - d11) / (r0 + r1), w = 2 (Taylor) or 1 (halved)
-                y1.add_(d10, alpha=a1 * phi2).add_(
-                    d10 - d11, alpha=a1 * (phi2 * r0 - self.d2_weight * phi3) / (r0 + r1)
+                y1.add_(d10, alpha=coef * phi2).add_(
+                    d10 - d11, alpha=coef * (phi2 * r0 + self.d2_weight * third) / (r0 + r1)
                 )
         if self.eta > 0:
             y1.add_(
                 self.normal(inc, dt), alpha=k1.sigma * math.sqrt(-math.expm1(-2 * self.eta * h))
             )
-        return y1, None, (None, self.remember(hist, k0.lam, d0))
+        return y1, None, (None, self.remember(hist, k0.lam, v0))
 
-    def _noise_step(self, k0, k1, y0, d0, hist, order):
-        """DPM-Solver (Lu et al. 2022a) on the noise prediction ``eps = (x - alpha D) /
-        sigma``: ``x_1 = (alpha_1 / alpha_0) x_0 - sigma_1 (psi_1 eps_0 + psi_2 d_1 + w psi_3
-        d_2)`` with ``psi_1 = e^h - 1``, ``psi_2 = psi_1 / h - 1``, ``psi_3 = psi_2 / h - 1/2``
-        (the Taylor weights of ``eps(lambda)``; ``d_1, d_2`` as for the data prediction, on
-        ``eps``; order 2 ``"midpoint"``: ``psi_1 / 2`` in place of ``psi_2``)."""
-        h = k1.lam - k0.lam
-        eps0 = (y0 - k0.alpha * d0) / k0.sigma
-        psi1 = math.expm1(h)
-        psi2 = psi1 / h - 1
-        y1 = torch.add(y0 * (k1.alpha / k0.alpha), eps0, alpha=-k1.sigma * psi1)
-        if order == 2:
-            lam_1, e_1 = hist[0]
-            r0 = (k0.lam - lam_1) / h
-            c = 0.5 * psi1 if self.solver_type == "midpoint" else psi2
-            y1.add_(eps0 - e_1, alpha=-k1.sigma * c / r0)
-        elif order == 3:
-            (lam_1, e_1), (lam_2, e_2) = hist[0], hist[1]
-            r0, r1 = (k0.lam - lam_1) / h, (lam_1 - lam_2) / h
-            d10, d11 = (eps0 - e_1) / r0, (e_1 - e_2) / r1
-            psi3 = psi2 / h - 0.5
-            y1.add_(d10, alpha=-k1.sigma * psi2).add_(
-                d10 - d11, alpha=-k1.sigma * (psi2 * r0 + self.d2_weight * psi3) / (r0 + r1)
-            )
-        return y1, None, (None, self.remember(hist, k0.lam, eps0))
+    def _coefficients(self, k0, k1, y0, d0, h, h_eta):
+        """``(base, coef, v_0, phi1, phi2, third)`` of the step. Data prediction:
+        ``(sigma_1/sigma_0) e^{-eta h}, alpha_1, D_0`` and ``phi1 = 1 - e^{-h_eta}``, ``phi2 =
+        1 - phi1 / h_eta``, ``third = 1/2 - phi2 / h_eta`` (``-phi_3``). Noise prediction
+        (DPM-Solver, Lu et al. 2022a; ``eps = (x - alpha D) / sigma``): ``alpha_1 / alpha_0,
+        -sigma_1, eps_0`` and ``psi_1 = e^h - 1``, ``psi_2 = psi_1 / h - 1``, ``psi_3 = psi_2 /
+        h - 1/2``, the Taylor weights of ``eps(lambda)``."""
+        if self.prediction == "noise":
+            psi1 = math.expm1(h)
+            psi2 = psi1 / h - 1
+            eps0 = (y0 - k0.alpha * d0) / k0.sigma
+            return k1.alpha / k0.alpha, -k1.sigma, eps0, psi1, psi2, psi2 / h - 0.5
+        one_minus = -math.expm1(-h_eta)
+        phi2 = 1 - one_minus / h_eta
+        base = (k1.sigma / k0.sigma) * math.exp(-self.eta * h)
+        return base, k1.alpha, d0, one_minus, phi2, 0.5 - phi2 / h_eta
 
 
 @register

@@ -58,7 +58,7 @@ from neuralsde.changepoint.dynamics import (
     profile_sigma,
     train_features,
 )
-from neuralsde.changepoint.latent_map import LinearLatentMap
+from neuralsde.changepoint.latent_map import transitions
 from neuralsde.changepoint.likelihood import euler_log_density, girsanov_log_ratio
 from neuralsde.changepoint.peaks import pick_peaks
 from neuralsde.data import IrregularBatch
@@ -210,19 +210,9 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         self.series_ = series
         self.n_samples_ = n
 
-        lmap = LinearLatentMap(self.latent_dim)
-        z = lmap.fit_transform(series.times, series.values)
-        self.latent_map_ = lmap
-        gaps = np.diff(series.times)
-        t = (series.times - series.times[0]) / np.median(gaps)
-
-        zt = torch.as_tensor(z, dtype=torch.float32)
-        dz = zt[1:] - zt[:-1]  # transition i: z_i -> z_i+1, i = 0..n-2
-        dt = torch.as_tensor(np.diff(t), dtype=torch.float32)
-        valid = torch.as_tensor(~(lmap.imputed_[1:] | lmap.imputed_[:-1]), dtype=torch.float32)
-        rate = dz / dt.sqrt().unsqueeze(-1)
-        inc_scale = rate.std(0).clamp_min(1e-6)
-        h = torch.cat([torch.zeros(1, zt.shape[1]), rate[:-1] / inc_scale], 0)
+        tr = transitions(series.times, series.values, self.latent_dim)
+        self.latent_map_ = tr.latent_map
+        zt, dz, dt, valid, h = tr.z, tr.dz, tr.dt, tr.valid, tr.h
 
         # window k covers observations k..k+w-1, i.e. transitions k..k+w-2
         idx = torch.arange(n - w + 1).unsqueeze(1) + torch.arange(w - 1)
@@ -403,15 +393,17 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
             not isinstance(n_bkps, (int, np.integer)) or isinstance(n_bkps, bool) or n_bkps < 0
         ):
             raise ValueError(f"n_bkps must be a non-negative integer; got {n_bkps!r}")
-        if search != "peaks":
-            return self._search(search, pen, n_bkps)
         if pen is None and n_bkps is None:
             if self.pen is None:
                 raise ValueError(
                     "one of pen or n_bkps is required (the detector was built with pen=None); "
                     "got neither"
                 )
-            pen = self.default_pen() if self.pen == "auto" else float(self.pen)
+            pen = "auto" if self.pen == "auto" else float(self.pen)
+        if search != "peaks":
+            return self._search(search, pen, n_bkps)
+        if pen == "auto":
+            pen = self.default_pen()
         if pen is not None and not np.isfinite(pen):
             raise ValueError(f"pen must be a finite number; got {pen!r}")
         dist = self.window_ if self.min_distance is None else int(self.min_distance)
@@ -432,13 +424,9 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         return cost.fit(self.series_.values)
 
     def _search(self, search, pen, n_bkps) -> list[int]:
+        """:meth:`predict` with a ruptures search; ``pen``: a number, ``"auto"`` or None."""
         import ruptures as rpt
 
-        if pen is None and n_bkps is None:
-            if self.pen is None:
-                raise ValueError("one of pen or n_bkps is required (the detector was built "
-                                 "with pen=None); got neither")  # fmt: skip
-            pen = "auto" if self.pen == "auto" else float(self.pen)
         if search == "pelt" and n_bkps is not None:
             raise ValueError("search='pelt' takes pen, not n_bkps; use 'binseg' or 'bottomup'")
         cost = self.cost()

@@ -74,7 +74,7 @@ def test_edit(drawn):
 
 INV_GOOD = {
     "x0": st.just("good"),
-    "method": st.sampled_from(["reversible_heun", "rex", "rex_sde", "ddim"]),
+    "method": st.sampled_from(["reversible_heun", "reversible_heun_sde", "rex", "rex_sde", "ddim"]),
     "steps": st.sampled_from([2, 8]),
     "schedule": st.sampled_from(["logsnr", "uniform", "karras"]),
 }
