@@ -11,7 +11,8 @@ of the real gaps. Every model sees only the gappy training span.
 Models:
 - ``LatentSDEForecaster`` with its defaults, Brownian and fractional noise (learnable H), and
   the series' season length where it has one (``seasonal_period``; the same information
-  statsmodels' seasonal models get);
+  statsmodels' seasonal models get); each without and with a deterministic linear trend
+  (``trend=True``; statsmodels likewise offers local level and local linear trend);
 - statsmodels ``UnobservedComponents``: local level, local linear trend, each plus a
   trigonometric seasonal (3 harmonics) where the series has a season; ``SARIMAX``: ARIMA(1,1,1)
   with Fourier terms of the season as regressors; all fitted by their own maximum likelihood,
@@ -133,8 +134,8 @@ def seasonal_naive(ytr, n_ahead, period, keep):
     return mean[keep], sd[keep]
 
 
-def latent(train, test_times, period, noise, quick, seed=0):
-    kw = {"noise": noise, "random_state": seed, "verbose": False}
+def latent(train, test_times, period, noise, quick, seed=0, trend=False):
+    kw = {"noise": noise, "random_state": seed, "verbose": False, "trend": trend}
     if period:
         kw["seasonal_period"] = period
     if quick:
@@ -144,6 +145,9 @@ def latent(train, test_times, period, noise, quick, seed=0):
     seconds = time.perf_counter() - start
     out = model.predict(train, times=test_times, n_samples=N_SAMPLES, random_state=seed + 1)
     return out["samples"].values[:, 0, :, 0], seconds, model
+
+
+VARIANTS = [("brownian", False), ("fractional", False), ("brownian", True), ("fractional", True)]
 
 
 def main(argv=None) -> None:
@@ -167,13 +171,13 @@ def main(argv=None) -> None:
         rows["seasonal naive" if period else "naive (last value)"] = {
             **gaussian_scores(mean, sd, y_test), "seconds": 0.0}  # fmt: skip
         samples = {}
-        for noise in ("brownian", "fractional"):
-            s, sec, model = latent(train, t_test, duration, noise, args.quick)
-            label = f"latent SDE ({noise})"
+        for noise, trend in VARIANTS:
+            s, sec, model = latent(train, t_test, duration, noise, args.quick, trend=trend)
+            label = f"latent SDE ({noise}{', trend' if trend else ''})"
             rows[label] = {**sample_scores(s, y_test), "seconds": sec}
             if noise == "fractional":
                 rows[label]["hurst"] = model.hurst_
-            samples[noise] = s
+            samples[label] = s
         best_sm = min((k for k in rows if k.startswith(("UC", "SARIMAX"))),
                       key=lambda k: rows[k]["crps"])  # fmt: skip
         results[name] = {"rows": rows, "best_statsmodels": best_sm, "n_test": int(keep.sum()),
@@ -183,11 +187,13 @@ def main(argv=None) -> None:
             [[k + (" **(best statsmodels)**" if k == best_sm else ""), f"{v['crps']:.4g}",
               f"{v['rmse']:.4g}", f"{v['cov50']:.2f}", f"{v['cov90']:.2f}",
               f"{v['seconds']:.1f}"] for k, v in rows.items()]))  # fmt: skip
-        fans[name] = (ds, train, t_test, y_test, samples["brownian"], models[best_sm], best_sm)
+        best_latent = min(samples, key=lambda k: rows[k]["crps"])
+        fans[name] = (ds, train, t_test, y_test, samples[best_latent], best_latent,
+                      models[best_sm], best_sm)  # fmt: skip
     wall = time.perf_counter() - wall
 
     fig, axes = plt.subplots(len(fans), 1, figsize=(11, 3.2 * len(fans)))
-    for ax, (name, (ds, train, t_test, y_test, s, (mean, sd, _), best)) in zip(
+    for ax, (name, (ds, train, t_test, y_test, s, lat, (mean, sd, _), best)) in zip(
         axes, fans.items(), strict=True
     ):
         t_all = ds["time"].values
@@ -198,22 +204,21 @@ def main(argv=None) -> None:
                 label="training points (30% removed)")  # fmt: skip
         ax.plot(t_test, y_test, "r.", ms=3, label="held out")
         q = np.quantile(s, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
-        ax.fill_between(t_test, q[0], q[4], color="C0", alpha=0.2, label="latent SDE 90%")
+        ax.fill_between(t_test, q[0], q[4], color="C0", alpha=0.2, label=f"{lat} 90%")
         ax.fill_between(t_test, q[1], q[3], color="C0", alpha=0.3)
         ax.plot(t_test, q[2], "C0")
         ax.plot(t_test, mean, "C1", lw=1, label=f"{best} mean")
         ax.plot(t_test, mean - Z90 * sd, "C1--", lw=0.8)
         ax.plot(t_test, mean + Z90 * sd, "C1--", lw=0.8, label=f"{best} 90%")
         ax.set_title(name)
-    axes[0].legend(fontsize=7, ncol=3)
+    for ax in axes:
+        ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     fig.savefig(RESULTS / "forecast_vs_statespace.png", dpi=100)
 
     def beats(r):
         best = r["rows"][r["best_statsmodels"]]["crps"]
-        return (
-            min(r["rows"][f"latent SDE ({k})"]["crps"] for k in ("brownian", "fractional")) <= best
-        )
+        return min(v["crps"] for k, v in r["rows"].items() if k.startswith("latent")) <= best
 
     wins = [n for n, r in results.items() if beats(r)]
     md = "\n\n".join(tables)

@@ -108,3 +108,29 @@ def test_a_level_change_on_a_seasonal_series_is_found():
         bkps = det.predict(search="binseg")
         assert any(abs(b - 250) <= 8 for b in bkps[:-1]), bkps
         assert det.predict(n_bkps=1, search="binseg")[0] in range(242, 259)
+
+
+def test_seasonal_period_finds_the_seat_belt_law_on_uk_driver_deaths():
+    """192 monthly points, the law 23 points from the end (index 169): with the seasonal mean
+    removed, Pelt and BottomUp with the SDE cost find it at the default penalty (without,
+    nothing is found); the loaded detector keeps the seasonal mean."""
+    from neuralsde.datasets import load_uk_driver_deaths
+
+    ds = load_uk_driver_deaths()
+    det = LatentSDEChangeDetector(seasonal_period="365.25D", random_state=0).fit(ds["values"][0])
+    for search in ("pelt", "bottomup"):
+        assert any(abs(b - 169) <= 3 for b in det.predict(search=search)[:-1])
+    assert det.seasonal_.shape == (192, 1)
+    # the removed mean is periodic: a year apart it repeats to within a tenth of its range
+    s = det.seasonal_[:, 0]
+    assert np.abs(s[12:] - s[:-12]).max() < 0.1 * np.ptp(s)
+    plain = LatentSDEChangeDetector(random_state=0).fit(ds["values"].values[0, :, 0])
+    assert plain.predict(search="pelt") == [192]
+
+
+def test_seasonal_period_errors_name_the_argument():
+    x = np.random.default_rng(0).normal(size=100)
+    with pytest.raises(ValueError, match="harmonics"):
+        LatentSDEChangeDetector(seasonal_period=12, harmonics=0).fit(x)
+    with pytest.raises((ValueError, TypeError), match="seasonal_period"):
+        LatentSDEChangeDetector(seasonal_period=-3).fit(x)

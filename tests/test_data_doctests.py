@@ -9,13 +9,14 @@ import pytest
 
 import neuralsde.data
 import neuralsde.datasets
+import neuralsde.models
 
 matplotlib.use("Agg")
 
 
 def _modules():
     names = ["neuralsde.plotting"]
-    for pkg in (neuralsde.data, neuralsde.datasets):
+    for pkg in (neuralsde.data, neuralsde.datasets, neuralsde.models):
         names += [f"{pkg.__name__}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)]
     return sorted(names)
 

@@ -20,6 +20,7 @@ from neuralsde.datasets import (
     load_gunpoint_segmentation,
     load_mauna_loa_co2,
     load_nile,
+    load_uk_driver_deaths,
     read_ts,
     simulate_double_well,
     simulate_fbm,
@@ -214,6 +215,7 @@ ALL_LOADERS = [
     load_gunpoint_segmentation,
     load_mauna_loa_co2,
     load_elnino,
+    load_uk_driver_deaths,
 ]
 
 
@@ -236,7 +238,8 @@ def test_loaders_work_offline_without_aeon_or_statsmodels():
         "socket.socket.connect = deny\n"
         "from neuralsde import datasets as d\n"
         "for f in (d.load_basic_motions, d.load_arrow_head, d.load_nile,\n"
-        "          d.load_gunpoint_segmentation, d.load_mauna_loa_co2, d.load_elnino):\n"
+        "          d.load_gunpoint_segmentation, d.load_mauna_loa_co2, d.load_elnino,\n"
+        "          d.load_uk_driver_deaths):\n"
         "    f()\n"
         "print('ok')\n"
     )
@@ -311,6 +314,16 @@ def test_elnino_is_monthly_with_an_annual_cycle():
     by_month = sst.reshape(61, 12).mean(0)
     assert by_month.argmax() in (1, 2, 3) and by_month.max() - by_month.min() > 4  # Feb-Apr warm
     assert sst[(1997 - 1950) * 12 + 11] > 27  # December 1997, El Nino
+
+
+def test_uk_driver_deaths_has_the_seat_belt_drop_23_months_from_the_end():
+    ds = load_uk_driver_deaths()
+    x = ds["values"].values[0, :, 0]
+    assert x.shape == (192,) and np.isfinite(x).all()
+    assert str(ds["time"].values[169])[:7] == "1983-02"
+    # the same calendar months a year before and after the law: about 20% lower after
+    drop = x[169:181].mean() / x[157:169].mean()
+    assert 0.7 < drop < 0.9
 
 
 def test_ts_reader_handles_missing_values_and_labels(tmp_path):

@@ -4,7 +4,8 @@ Times are shifted to start at 0 and divided by the training span (``t -> (t - of
 scale``); values are standardised per channel over the observed entries. Optionally a
 seasonal mean is taken out first: ``mean + sum_k a_k sin(2 pi k t / P) + b_k cos(2 pi k t /
 P)`` per channel, fitted by least squares to the observed entries (``season_period`` ``P`` on
-the time axis, ``harmonics`` ``K``), and added back by :meth:`Scaler.inverse_values`.
+the time axis, ``harmonics`` ``K``), with a linear trend ``slope t`` if asked, and added back
+by :meth:`Scaler.inverse_values`.
 Datetime stamps are encoded with the training batch's ``TimeEncoding``, so new data, future
 query times given as dates and the model's outputs all share the fitted time axis.
 """
@@ -35,6 +36,7 @@ class Scaler:
         encoding: the training data's datetime encoding, or None for numeric times.
         season_period: ``P`` in the encoded time units (0: no seasonal mean).
         season: the harmonic coefficients ``(a_1..a_K, b_1..b_K)`` per channel, ``(2K, C)``.
+        trend: the slope of a linear trend per channel (per encoded time unit), or ``()``.
 
     Example:
         >>> from neuralsde.data import IrregularBatch
@@ -54,12 +56,14 @@ class Scaler:
     encoding: TimeEncoding | None = None
     season_period: float = 0.0
     season: tuple = ()
+    trend: tuple = ()
 
     @classmethod
-    def fit(cls, batch, season_period: float | None = None, harmonics: int = 3) -> Scaler:
+    def fit(cls, batch, season_period: float | None = None, harmonics: int = 3,
+            trend: bool = False) -> Scaler:  # fmt: skip
         """Offset and span of the batch's times, mean and std of each channel's observations
         (after the least-squares seasonal mean, with ``season_period`` on the encoded time
-        axis)."""
+        axis, and linear trend, with ``trend``)."""
         times = batch.times.to(torch.float64)
         finite = times[torch.isfinite(times)]
         offset = float(finite.min())
@@ -68,15 +72,18 @@ class Scaler:
         vals = torch.where(obs, batch.values.to(torch.float64), 0.0)
         count = obs.sum((0, 1)).clamp(min=1)
         mean = vals.sum((0, 1)) / count
-        season = ()
-        if season_period:
-            mean, coef = _fit_season(times, batch.values.to(torch.float64), obs,
-                                     float(season_period), int(harmonics))  # fmt: skip
-            season = tuple(map(tuple, coef.tolist()))
-            vals = batch.values.to(torch.float64) - _harmonics(times, float(season_period),
-                                                               int(harmonics)) @ coef  # fmt: skip
-        else:
-            vals = batch.values.to(torch.float64)
+        season, slope = (), ()
+        if season_period or trend:
+            k = int(harmonics) if season_period else 0
+            mean, line, coef = _fit_curve(times, batch.values.to(torch.float64), obs,
+                                          float(season_period or 1.0), k, trend)  # fmt: skip
+            season = tuple(map(tuple, coef.tolist())) if k else ()
+            slope = tuple(line.tolist()) if trend else ()
+        scaler = cls(offset, 1.0, tuple(mean.tolist()), (), batch.time_encoding,
+                     float(season_period or 0.0), season, slope)  # fmt: skip
+        vals = batch.values.to(torch.float64)
+        if scaler.curved:
+            vals = vals - scaler.seasonal(torch.nan_to_num(times))
         var = (torch.where(obs, vals - mean, 0.0) ** 2).sum((0, 1))
         std = (var / count).sqrt()
         if not bool(torch.isfinite(mean).all() and torch.isfinite(std).all()):
@@ -86,18 +93,23 @@ class Scaler:
                 f"mean or spread overflows float64: values near 1e300?); rescale them"
             )
         std = torch.where(std > 0, std, torch.ones_like(std))
-        return cls(offset, span if span > 0 else 1.0, tuple(mean.tolist()), tuple(std.tolist()),
-                   batch.time_encoding, float(season_period or 0.0), season)  # fmt: skip
+        return replace(scaler, time_scale=span if span > 0 else 1.0, std=tuple(std.tolist()))
+
+    @property
+    def curved(self) -> bool:
+        """Whether the mean varies in time (a seasonal mean or a trend)."""
+        return bool(self.season_period or self.trend)
 
     def seasonal(self, raw_times):
-        """The seasonal mean ``(..., C)`` at encoded times ``raw_times: (...)`` (zeros without
-        a season); a tensor for a tensor."""
+        """The time-varying part of the mean ``(..., C)`` (seasonal harmonics plus trend) at
+        encoded times ``raw_times: (...)``; zeros without either; a tensor for a tensor."""
         t = torch.as_tensor(raw_times, dtype=torch.float64)
-        if not self.season_period:
-            out = torch.zeros(*t.shape, len(self.mean), dtype=torch.float64)
-        else:
+        out = torch.zeros(*t.shape, len(self.mean), dtype=torch.float64)
+        if self.season_period:
             coef = torch.tensor(self.season, dtype=torch.float64)
-            out = _harmonics(t, self.season_period, coef.shape[0] // 2) @ coef
+            out = out + _harmonics(t, self.season_period, coef.shape[0] // 2) @ coef
+        if self.trend:
+            out = out + t.unsqueeze(-1) * torch.tensor(self.trend, dtype=torch.float64)
         return out if isinstance(raw_times, torch.Tensor) else out.numpy()
 
     # ------------------------------------------------------------------ times
@@ -191,21 +203,23 @@ class Scaler:
         mean = torch.tensor(self.mean, dtype=torch.float64, device=batch.values.device)
         std = torch.tensor(self.std, dtype=torch.float64, device=batch.values.device)
         values = batch.values.to(torch.float64) - mean
-        if self.season_period:  # padded times are NaN: their values are NaN already
+        if self.curved:  # padded times are NaN: their values are NaN already
             values = values - self.seasonal(torch.nan_to_num(raw)).to(values.device)
         return times, values / std
 
     def inverse_values(self, v, times=None, time_axis: int = -2):
         """Standardised values ``(..., C)`` (array or tensor) back to data units; with a
         seasonal mean, ``times: (T,)`` (encoded) along ``time_axis`` of ``v`` is required."""
-        if self.season_period and times is None:
-            raise ValueError("times: a scaler with a seasonal mean needs the values' times")
+        if self.curved and times is None:
+            raise ValueError(
+                "times: a scaler with a seasonal mean or a trend needs the values' times"
+            )
         tensor = isinstance(v, torch.Tensor)
         v = v if tensor else torch.as_tensor(np.asarray(v, dtype=np.float64))
         mean = torch.tensor(self.mean, dtype=v.dtype, device=v.device)
         std = torch.tensor(self.std, dtype=v.dtype, device=v.device)
         out = v * std + mean
-        if self.season_period:
+        if self.curved:
             s = self.seasonal(torch.as_tensor(np.asarray(times, dtype=np.float64)))
             shape = [1] * v.dim()
             shape[time_axis], shape[-1] = s.shape[0], s.shape[1]
@@ -227,6 +241,7 @@ class Scaler:
             "std": list(self.std),
             "season_period": self.season_period,
             "season": [list(r) for r in self.season],
+            "trend": list(self.trend),
             "encoding": None
             if enc is None
             else {
@@ -243,7 +258,7 @@ class Scaler:
             enc = TimeEncoding(enc["unit"], np.datetime64(enc["origin"], "ns"), enc["dtype"])
         return cls(float(d["time_offset"]), float(d["time_scale"]), tuple(d["mean"]),
                    tuple(d["std"]), enc, float(d.get("season_period", 0.0)),
-                   tuple(map(tuple, d.get("season", ()))))  # fmt: skip
+                   tuple(map(tuple, d.get("season", ()))), tuple(d.get("trend", ())))  # fmt: skip
 
 
 def _harmonics(t: torch.Tensor, period: float, k: int) -> torch.Tensor:
@@ -252,19 +267,34 @@ def _harmonics(t: torch.Tensor, period: float, k: int) -> torch.Tensor:
     return torch.cat([torch.sin(w), torch.cos(w)], -1)
 
 
-def _fit_season(times, values, mask, period, k):
-    """Least squares of each channel's observed values on ``[1, harmonics]``: ``(mean (C,),
-    coefficients (2K, C))``."""
+def _fit_curve(times, values, mask, period, k, trend=False):
+    """Least squares of each channel's observed values on ``[1, t (with trend), harmonics]``:
+    ``(mean (C,), slope (C,), coefficients (2K, C))`` (zero slope without ``trend``)."""
     t = torch.nan_to_num(times)
-    design = torch.cat([torch.ones(*t.shape, 1, dtype=torch.float64), _harmonics(t, period, k)],
-                       -1)  # fmt: skip
-    means, coefs = [], []
+    cols = [torch.ones(*t.shape, 1, dtype=torch.float64)]
+    if trend:
+        cols.append(t.unsqueeze(-1))
+    if k:
+        cols.append(_harmonics(t, period, k))
+    design = torch.cat(cols, -1)
+    sols = []
     for c in range(values.shape[-1]):
         m = mask[..., c]
-        sol = torch.linalg.lstsq(design[m], values[..., c][m].unsqueeze(-1)).solution[:, 0]
-        means.append(sol[0])
-        coefs.append(sol[1:])
-    return torch.stack(means), torch.stack(coefs, 1)
+        sols.append(torch.linalg.lstsq(design[m], values[..., c][m].unsqueeze(-1)).solution[:, 0])
+    sol = torch.stack(sols, 1)  # (columns, C)
+    slope = sol[1] if trend else torch.zeros_like(sol[0])
+    return sol[0], slope, sol[1 + int(trend) :]
+
+
+def remove_season(times, values, period: float, harmonics: int):
+    """Each channel less its least-squares seasonal mean (``harmonics`` harmonics of
+    ``period``; the constant stays): ``times (n,)``, ``values (n, C)`` (NaN = missing) ->
+    ``(adjusted, seasonal)``, both ``(n, C)`` numpy."""
+    t = torch.as_tensor(np.asarray(times, dtype=np.float64))
+    v = torch.as_tensor(np.asarray(values, dtype=np.float64))
+    coef = _fit_curve(t, v, torch.isfinite(v), float(period), int(harmonics))[2]
+    seasonal = (_harmonics(t, float(period), int(harmonics)) @ coef).numpy()
+    return v.numpy() - seasonal, seasonal
 
 
 def encode_period(period, encoding: TimeEncoding | None, name: str = "period") -> float:

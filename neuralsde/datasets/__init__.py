@@ -18,6 +18,7 @@ from .real import (
     load_mauna_loa_co2,
     load_nile,
     load_uea,
+    load_uk_driver_deaths,
 )
 from .regimes import simulate_regime_switching
 from .tsfile import read_ts
@@ -32,6 +33,7 @@ __all__ = [
     "load_mauna_loa_co2",
     "load_nile",
     "load_uea",
+    "load_uk_driver_deaths",
     "read_ts",
     "UEA_DATASETS",
     "sample_fbm",

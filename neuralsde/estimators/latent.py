@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from neuralsde.core.arguments import positive
 from neuralsde.core.keyed import KeyedGenerator, normal
 from neuralsde.data.coerce import check_observed
-from neuralsde.data.scaling import Scaler, encode_period
+from neuralsde.data.scaling import Scaler
 from neuralsde.estimators.base import MAX_STEPS, NeuralSDEEstimator, check_steps
 from neuralsde.estimators.chunked import chunked_predict, is_chunked
 from neuralsde.models.latent import LatentSDE
@@ -51,6 +51,10 @@ class LatentSDEForecaster(NeuralSDEEstimator):
             (:meth:`LatentSDE.refined`); default 0.
         series_grids: solve each series on its own times (default) rather than on the union
             of all series' times (:class:`LatentSDE`).
+        posterior: ``"neural"`` or ``"backward_filter"`` (:class:`LatentSDE`); default
+            ``None``: the backward filter with fractional noise, whose Hurst index it
+            recovers (``benchmarks/hurst_recovery.py``), the neural posterior with Brownian
+            noise.
         epochs, lr, batch_size, patience: training (shared loop :func:`neuralsde.train.fit`).
         kl_anneal: fraction of the epochs over which the KL weight rises linearly to 1.
         hurst_lr: learning rate of a learnable Hurst index (its own Adam group).
@@ -63,6 +67,9 @@ class LatentSDEForecaster(NeuralSDEEstimator):
             harmonics per channel is fitted to the observations by least squares with the
             standardisation (:class:`~neuralsde.data.scaling.Scaler`); the SDE models what is
             left, and forecasts carry the seasonal mean on.
+        trend: also fit a linear trend (least squares, with the seasonal mean) that the SDE
+            does not have to carry: forecasts extrapolate it, and their spread is the SDE's
+            around it (a series that rises steadily, such as Mauna Loa CO2).
         random_state: seeds initialisation, training noise and sampling.
 
     Example:
@@ -93,6 +100,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         snap=False,
         refine=0,
         series_grids=True,
+        posterior=None,
         epochs=100,
         lr=1e-2,
         batch_size=32,
@@ -103,6 +111,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         n_train_samples=1,
         seasonal_period=None,
         harmonics=3,
+        trend=False,
         random_state=0,
         verbose=True,
     ):
@@ -122,6 +131,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         self.snap = snap
         self.refine = refine
         self.series_grids = series_grids
+        self.posterior = posterior
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -132,6 +142,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         self.n_train_samples = n_train_samples
         self.seasonal_period = seasonal_period
         self.harmonics = harmonics
+        self.trend = trend
         self.random_state = random_state
         self.verbose = verbose
 
@@ -148,21 +159,6 @@ class LatentSDEForecaster(NeuralSDEEstimator):
 
     _fitted_json = ("n_features_in_", "channels_", "hurst_history_")
 
-    def _season(self, batch) -> float | None:
-        """``seasonal_period`` on the batch's encoded time axis, checked."""
-        if self.seasonal_period is None:
-            return None
-        k = self.harmonics
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"harmonics must be a positive int; got {k!r}")
-        counts = batch.mask.sum((0, 1))
-        if int(counts.min()) < 2 * k + 2:
-            raise ValueError(
-                f"seasonal_period: fitting {k} harmonics needs at least {2 * k + 2} observations "
-                f"per channel; got {int(counts.min())}"
-            )
-        return encode_period(self.seasonal_period, batch.time_encoding, "seasonal_period")
-
     def _tensors(self, batch, name="X"):
         """Rescaled times ``(B, L)`` and standardised values ``(B, L, C)`` (float32)."""
         times, values = self.scaler_.transform(batch, name)
@@ -177,8 +173,13 @@ class LatentSDEForecaster(NeuralSDEEstimator):
             self.n_features_in_, self.latent_dim, self.context_dim, self.hidden, noise=noise,
             obs_std=self.obs_std, method=self.method, adjoint=self.adjoint, dt=self.dt,
             bridge=self.bridge, snap=self.snap, refine=self.refine,
-            series_grids=self.series_grids,
+            series_grids=self.series_grids, posterior=self._posterior(noise),
         )  # fmt: skip
+
+    def _posterior(self, noise) -> str:
+        if self.posterior is not None:
+            return self.posterior
+        return "backward_filter" if isinstance(noise, MarkovFBM) else "neural"
 
     def _build_modules(self):
         self.model_ = self._build_model(self._make_noise())
@@ -206,7 +207,9 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         check_observed(batch)
         self.n_features_in_ = batch.n_channels
         self.channels_ = batch.channel_names
-        self.scaler_ = Scaler.fit(batch, self._season(batch), self.harmonics)
+        if not isinstance(self.trend, (bool, np.bool_)):
+            raise TypeError(f"trend must be True or False; got {self.trend!r}")
+        self.scaler_ = Scaler.fit(batch, self._season(batch), self.harmonics, bool(self.trend))
 
         with torch.random.fork_rng():
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))

@@ -20,7 +20,10 @@ from neuralsde.core import SDE, augment, controlled, logqp, solve, split
 from neuralsde.core.keyed import normal, repeat_rows
 from neuralsde.core.methods import METHODS, sde_type_of
 from neuralsde.core.solve import ADJOINTS
+from neuralsde.models.filtered import backward_filter, guided_chain, linearise
 from neuralsde.noise import MarkovFBM, fractional
+
+POSTERIORS = ("neural", "backward_filter")
 
 
 class DiagonalDiffusion(nn.Module):
@@ -264,6 +267,15 @@ class LatentSDE(nn.Module):
             so that a batch of ``B`` series with ``L`` irregular times takes about ``L + span /
             dt`` steps instead of the ``B L`` of the union of their times. ``False`` (or
             ``snap=True``) solves on the union grid.
+        posterior: ``"neural"`` (default): the encoder's ``q(z0)`` and a learned control
+            (``bridge``, ``refine`` apply). ``"backward_filter"``: backward filtering, forward
+            guiding (:mod:`neuralsde.models.filtered`): a Gaussian filter of the prior
+            linearised at ``p(z0)``'s mean runs back from the last observation, and each Euler
+            increment (steps of ``dt`` on each series' exact times, Ito) is drawn from the
+            prior's increment tilted by it; ``q(z0)`` is ``p(z0)`` tilted the same way. No
+            posterior networks: exact, with a zero-variance ELBO, when the prior is linear with
+            constant noise, so the prior's parameters (a learnable Hurst index included) follow
+            the likelihood's gradient.
 
     Shapes: observation ``times: (B, L)`` (NaN padding), ``values: (B, L, C)`` (NaN = missing).
 
@@ -291,8 +303,12 @@ class LatentSDE(nn.Module):
         snap: bool = False,
         refine: int = 0,
         series_grids: bool = True,
+        posterior: str = "neural",
     ):
         super().__init__()
+        if posterior not in POSTERIORS:
+            raise ValueError(f"posterior must be one of {POSTERIORS}; got {posterior!r}")
+        self.posterior_kind = posterior
         for name, v in (("data_dim", data_dim), ("latent_dim", latent_dim),
                         ("context_dim", context_dim), ("hidden", hidden)):  # fmt: skip
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -511,6 +527,8 @@ class LatentSDE(nn.Module):
             union grid (``series_grids=False`` or ``snap=True``) also ``grid`` and ``ts`` (the
             solve times).
         """
+        if self.posterior_kind == "backward_filter":
+            return self._filtered(times, values, out_times, int(n_samples), generator, start)
         B = times.shape[0]
         per_series = self.per_series(snap)
         if per_series:
@@ -550,6 +568,64 @@ class LatentSDE(nn.Module):
         kl0 = _kl_normal(mean_n, logstd_n, self.pz0_mean, self.pz0_logstd).sum(-1)
         out.update(z=z, kl0=kl0, kl_path=parts.kl[-1], values=obs_v, times=obs_t)
         return out
+
+    def _filtered(self, times, values, out_times, n, generator, start):
+        """:meth:`posterior` by backward filtering, forward guiding (``posterior=
+        "backward_filter"``): Euler steps of at most ``dt`` on each series' exact times."""
+        obs_t, obs_v = _compress(times, values)
+        coarse = self._series_times(obs_t, obs_v, out_times, start)[0]
+        ts = self._fine(coarse)
+        finite = torch.isfinite(obs_t)
+        at_obs = _positions(ts, torch.where(finite, obs_t, ts[0].unsqueeze(-1)))
+        B, C, D = obs_t.shape[0], self.data_dim, self.latent_dim
+        y = obs_v.new_full((ts.shape[0], B, C), float("nan"))
+        b = torch.arange(B).expand(obs_t.shape[1], B)
+        y[at_obs[finite.T], b[finite.T]] = obs_v.transpose(0, 1)[finite.T]
+        self.prior_sde.sde_type = self.sde_type
+        sde = fractional(self.prior_sde, self.noise) if self.fractional else self.prior_sde
+        dtype = self.pz0_mean.dtype
+        width = D * (1 + (self.noise.K if self.fractional else 0))
+        ref = torch.cat([self.pz0_mean, self.pz0_mean.new_zeros(width - D)])
+        aux = linearise(sde, ts[0, 0].to(dtype), ref)
+        W = torch.cat([self.decoder.weight, self.decoder.weight.new_zeros(C, width - D)], -1)
+        H, F = backward_filter(aux, ts, y.to(dtype), W, self.decoder.bias,
+                               self.obs_std.to(dtype) ** 2)  # fmt: skip
+        rows = torch.arange(B).repeat(n)  # sample-major draws share their series' filter
+        generator = repeat_rows(generator, n)
+        rest = augment(sde, self.pz0_mean.new_zeros(n * B, D), generator)[:, D:]
+        # q(z0 | Y0) = p(z0) h_0(z0, Y0), normalised; Y0 from the prior.
+        prec0 = torch.exp(-2 * self.pz0_logstd)
+        H0, F0 = H[0][rows], F[0][rows]
+        lam = torch.diag_embed(prec0.expand(n * B, D)) + H0[:, :D, :D]
+        eta = prec0 * self.pz0_mean + F0[:, :D] - (H0[:, :D, D:] @ rest.unsqueeze(-1))[..., 0]
+        L = torch.linalg.cholesky(lam)
+        mean = torch.cholesky_solve(eta.unsqueeze(-1), L)[..., 0]
+        eye = torch.eye(D, dtype=dtype).expand_as(L)
+        Linv = torch.linalg.solve_triangular(L, eye, upper=False)
+        eps = normal((n * B, D), generator, dtype=dtype)
+        z0 = mean + (Linv.transpose(-1, -2) @ eps.unsqueeze(-1))[..., 0]
+        kl0 = (  # log q(z0) - log p(z0) at the draw (zero-variance when the guide is exact)
+            torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1) - 0.5 * (eps * eps).sum(-1)
+            + 0.5 * (prec0 * (z0 - self.pz0_mean) ** 2).sum(-1) + self.pz0_logstd.sum()
+        )  # fmt: skip
+        states, kl_path = guided_chain(sde, torch.cat([z0, rest], -1), ts.repeat(1, n), H, F,
+                                       generator, rows)  # fmt: skip
+        pos = at_obs if out_times is None else _positions(ts, out_times.to(ts))
+        idx = pos.repeat(1, n).unsqueeze(-1).expand(-1, -1, D)
+        z = states[..., :D].gather(0, idx)
+        return {"z": z, "kl0": kl0, "kl_path": kl_path, "values": obs_v, "times": obs_t}
+
+    def _fine(self, ts: torch.Tensor) -> torch.Tensor:
+        """Per-series times ``(T, B)`` with points added so that no step exceeds ``dt``."""
+        rows = []
+        for col in ts.T:
+            n_in = torch.ceil(torch.diff(col) / self.dt).clamp(min=1).long()
+            parts_ = [col[:1]]
+            for i, (d, k) in enumerate(zip(torch.diff(col), n_in.tolist(), strict=True)):
+                parts_ += [col[i] + d * torch.arange(1, k, dtype=col.dtype) / k, col[i + 1 : i + 2]]
+            rows.append(torch.cat(parts_))
+        T = max(r.numel() for r in rows)
+        return torch.stack([_pad(r, T, 1e-3 * self.dt) for r in rows], 1)
 
     def _solve(self, sde, y0, ts, generator, obs):
         return solve(sde, y0, ts, method=self.method, dt=self.dt, adjoint=self.adjoint,

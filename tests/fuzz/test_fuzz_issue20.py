@@ -101,3 +101,51 @@ def test_detector_search(drawn):
     if culprit == "n_bkps" and kw["search"] == "pelt":
         names = ("n_bkps", "search")
     case("LatentSDEChangeDetector.predict(search)", call, names, check, info=(kw, culprit))
+
+
+GAPPY = SERIES.copy(deep=True)
+GAPPY["values"][0, ::3, 0] = NAN
+POSTERIOR_GOOD = {"posterior": st.sampled_from([None, "neural", "backward_filter"]),
+                  "noise": st.sampled_from(["brownian", "fractional"])}  # fmt: skip
+POSTERIOR_BAD = {"posterior": st.sampled_from(["smoother", 1, ""]),
+                 "noise": st.sampled_from(["levy", 0.5])}  # fmt: skip
+
+
+@settings(max_examples=examples(20), deadline=None)
+@given(drawn=sweep(POSTERIOR_GOOD, POSTERIOR_BAD))
+def test_forecaster_posterior(drawn):
+    kw, culprit = drawn
+
+    def call():
+        m = LatentSDEForecaster(latent_dim=1, context_dim=2, hidden=4, epochs=1, dt=0.02,
+                                verbose=False, **kw).fit(GAPPY)  # fmt: skip
+        return m.predict(GAPPY, times=[10.5, 41.0], n_samples=3), m.elbo(GAPPY, n_samples=2)
+
+    def check(out):
+        pred, elbo = out
+        v = pred["samples"].values
+        assert v.shape == (3, 1, 2, 1) and np.isfinite(v).all() and math.isfinite(elbo)
+
+    names = None if culprit is None else (culprit,)
+    case("LatentSDEForecaster(posterior)", call, names, check, info=(kw, culprit))
+
+
+DETECTOR_SEASON_BAD = {"seasonal_period": st.sampled_from([0.0, -12.0, NAN, True, "x"]),
+                       "harmonics": st.sampled_from([0, -1, 2.5, 500])}  # fmt: skip
+
+
+@settings(max_examples=examples(20), deadline=None)
+@given(drawn=sweep(SEASON_GOOD, DETECTOR_SEASON_BAD))
+def test_detector_seasonal_period(drawn):
+    kw, culprit = drawn
+    if culprit == "harmonics" and kw["seasonal_period"] is None:
+        kw["seasonal_period"] = 12.0
+
+    def call():
+        return LatentSDEChangeDetector(window=30, random_state=0, **kw).fit(X).predict()
+
+    def check(bkps):
+        assert bkps[-1] == 200 and bkps == sorted(bkps)
+
+    names = None if culprit is None else (culprit,)
+    case("LatentSDEChangeDetector(seasonal_period)", call, names, check, info=(kw, culprit))
