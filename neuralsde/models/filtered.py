@@ -109,6 +109,15 @@ def backward_filter(aux: Linear, ts, y, W, bias, R):
     return torch.stack(Hs), torch.stack(Fs)
 
 
+def gaussian_draw(L: torch.Tensor, rhs: torch.Tensor, eps: torch.Tensor):
+    """Mean ``P^-1 rhs`` and a draw ``mean + L^-T eps`` of ``N(P^-1 rhs, P^-1)`` from the
+    Cholesky factor ``L`` of the precision ``P``: ``L (B, m, m)``, ``rhs (B, m, 1)``, ``eps (B,
+    m)`` standard normals -> ``(B, m)`` each."""
+    mu = torch.cholesky_solve(rhs, L)[..., 0]
+    noise = torch.linalg.solve_triangular(L.transpose(-1, -2), eps.unsqueeze(-1), upper=True)
+    return mu, mu + noise[..., 0]
+
+
 def guided_chain(sde, s0: torch.Tensor, ts, H, F, generator=None, rows=None):
     """Guided Euler chain from ``s0 (B, n)`` on ``ts (T, B)`` with the filter ``H, F``
     (``(T, B', n, n)``, ``(T, B', n)``; row ``rows[i]`` of the filter guides chain row ``i``,
@@ -119,21 +128,20 @@ def guided_chain(sde, s0: torch.Tensor, ts, H, F, generator=None, rows=None):
     """
     s, states = s0, [s0]
     kl = torch.zeros(s0.shape[0], dtype=s0.dtype)
+    m = None
     for k in range(ts.shape[0] - 1):
         dt = (ts[k + 1] - ts[k]).to(s0.dtype)[:, None]
         f, G = drift_and_noise(sde, ts[k].to(s0.dtype), s)
         mean = s + f * dt
         Gt = G.transpose(-1, -2)
-        m = G.shape[-1]
-        eye = torch.eye(m, dtype=s0.dtype)
+        if m is None:
+            m = G.shape[-1]
+            eye = torch.eye(m, dtype=s0.dtype)
         Hk, Fk = (H[k + 1], F[k + 1]) if rows is None else (H[k + 1][rows], F[k + 1][rows])
-        P = eye / dt[..., None] + Gt @ Hk @ G
-        L = torch.linalg.cholesky(P)
-        rhs = Gt @ (Fk - (Hk @ mean.unsqueeze(-1))[..., 0]).unsqueeze(-1)
-        mu = torch.cholesky_solve(rhs, L)[..., 0]
-        Linv = torch.linalg.solve_triangular(L, eye.expand_as(L), upper=False)
+        L = torch.linalg.cholesky(eye / dt[..., None] + Gt @ Hk @ G)
         eps = normal((s.shape[0], m), generator, dtype=s0.dtype)
-        dW = mu + (Linv.transpose(-1, -2) @ eps.unsqueeze(-1))[..., 0]
+        rhs = Gt @ (Fk - (Hk @ mean.unsqueeze(-1))[..., 0]).unsqueeze(-1)
+        dW = gaussian_draw(L, rhs, eps)[1]
         # log q(dW) - log p(dW) at the draw: unbiased for the KL, and zero-variance in the
         # ELBO when the guide is exact.
         logdet_p = 2 * torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1)
@@ -144,4 +152,5 @@ def guided_chain(sde, s0: torch.Tensor, ts, H, F, generator=None, rows=None):
     return torch.stack(states), kl
 
 
-__all__ = ["Linear", "backward_filter", "drift_and_noise", "guided_chain", "linearise"]
+__all__ = ["Linear", "backward_filter", "drift_and_noise", "gaussian_draw", "guided_chain",
+           "linearise"]  # fmt: skip

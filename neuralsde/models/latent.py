@@ -20,7 +20,7 @@ from neuralsde.core import SDE, augment, controlled, logqp, solve, split
 from neuralsde.core.keyed import normal, repeat_rows
 from neuralsde.core.methods import METHODS, sde_type_of
 from neuralsde.core.solve import ADJOINTS
-from neuralsde.models.filtered import backward_filter, guided_chain, linearise
+from neuralsde.models.filtered import backward_filter, gaussian_draw, guided_chain, linearise
 from neuralsde.noise import MarkovFBM, fractional
 
 POSTERIORS = ("neural", "backward_filter")
@@ -599,11 +599,8 @@ class LatentSDE(nn.Module):
         lam = torch.diag_embed(prec0.expand(n * B, D)) + H0[:, :D, :D]
         eta = prec0 * self.pz0_mean + F0[:, :D] - (H0[:, :D, D:] @ rest.unsqueeze(-1))[..., 0]
         L = torch.linalg.cholesky(lam)
-        mean = torch.cholesky_solve(eta.unsqueeze(-1), L)[..., 0]
-        eye = torch.eye(D, dtype=dtype).expand_as(L)
-        Linv = torch.linalg.solve_triangular(L, eye, upper=False)
         eps = normal((n * B, D), generator, dtype=dtype)
-        z0 = mean + (Linv.transpose(-1, -2) @ eps.unsqueeze(-1))[..., 0]
+        z0 = gaussian_draw(L, eta.unsqueeze(-1), eps)[1]
         kl0 = (  # log q(z0) - log p(z0) at the draw (zero-variance when the guide is exact)
             torch.log(torch.diagonal(L, dim1=-2, dim2=-1)).sum(-1) - 0.5 * (eps * eps).sum(-1)
             + 0.5 * (prec0 * (z0 - self.pz0_mean) ** 2).sum(-1) + self.pz0_logstd.sum()
