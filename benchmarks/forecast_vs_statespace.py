@@ -1,7 +1,10 @@
 """Probabilistic forecasts of real gappy series (issue 20, item 1): the latent SDE (Brownian and
 fractional noise) against statsmodels' state-space models and the seasonal-naive forecast.
 
-    python benchmarks/forecast_vs_statespace.py [--quick]
+    python benchmarks/forecast_vs_statespace.py [--quick] [--fresh]
+
+Each latent fit's samples are kept in ``results/forecast_parts/`` (not committed), so an
+interrupted run resumes where it stopped; ``--fresh`` refits everything.
 
 Series (shipped under ``datasets/``): Mauna Loa CO2 weekly (59 real gaps), the Nile's annual
 flow, and El Nino 1+2 monthly sea surface temperature. Each is held out over its last 15%;
@@ -134,6 +137,23 @@ def seasonal_naive(ytr, n_ahead, period, keep):
     return mean[keep], sd[keep]
 
 
+PARTS = RESULTS / "forecast_parts"
+
+
+def cached_latent(key, fresh, *args, **kwargs):
+    """:func:`latent`'s ``(samples, seconds, hurst)``, read from ``PARTS`` when a run with the
+    same key has finished before."""
+    path = PARTS / f"{key}.npz"
+    if path.exists() and not fresh:
+        z = np.load(path)
+        return z["samples"], float(z["seconds"]), float(z["hurst"])
+    s, sec, model = latent(*args, **kwargs)
+    hurst = float(getattr(model, "hurst_", np.nan) or np.nan)
+    PARTS.mkdir(parents=True, exist_ok=True)
+    np.savez(path, samples=s, seconds=sec, hurst=hurst)
+    return s, sec, hurst
+
+
 def latent(train, test_times, period, noise, quick, seed=0, trend=False):
     kw = {"noise": noise, "random_state": seed, "verbose": False, "trend": trend}
     if period:
@@ -153,6 +173,7 @@ VARIANTS = [("brownian", False), ("fractional", False), ("brownian", True), ("fr
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--fresh", action="store_true", help="ignore finished latent fits")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     results, tables, fans = {}, [], {}
@@ -172,11 +193,14 @@ def main(argv=None) -> None:
             **gaussian_scores(mean, sd, y_test), "seconds": 0.0}  # fmt: skip
         samples = {}
         for noise, trend in VARIANTS:
-            s, sec, model = latent(train, t_test, duration, noise, args.quick, trend=trend)
             label = f"latent SDE ({noise}{', trend' if trend else ''})"
+            key = f"{'_'.join(name.split()[:2])}_{noise}_{'trend' if trend else 'flat'}"
+            key += "_quick" if args.quick else ""
+            s, sec, hurst = cached_latent(key, args.fresh, train, t_test, duration, noise,
+                                          args.quick, trend=trend)  # fmt: skip
             rows[label] = {**sample_scores(s, y_test), "seconds": sec}
             if noise == "fractional":
-                rows[label]["hurst"] = model.hurst_
+                rows[label]["hurst"] = hurst
             samples[label] = s
         best_sm = min((k for k in rows if k.startswith(("UC", "SARIMAX"))),
                       key=lambda k: rows[k]["crps"])  # fmt: skip

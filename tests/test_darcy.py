@@ -96,3 +96,24 @@ def test_shipped_checkpoint_loads_with_its_config_and_samples():
         DarcyFields.from_checkpoint(CKPT, resolution=32)
     with pytest.raises(ValueError, match="observation mask of shape"):
         fields.sample(1, a_obs=a, a_mask=mask[:, :32])
+
+
+CKPT32 = CKPT.with_name("darcy_score_32.pt")
+
+
+@pytest.mark.skipif(not CKPT32.exists(), reason="shipped checkpoint missing")
+def test_edm_checkpoint_samples_with_diffusionpdes_protocol():
+    from neuralsde.diffusion.fields import DarcyFields, random_mask
+
+    fields = DarcyFields.from_checkpoint(CKPT32, resolution=32)
+    assert fields.model.preconditioning == "edm"
+    a, u = darcy_dataset(2, n=32, seed=5)
+    mask = random_mask(32, 0.03, torch.Generator().manual_seed(0), fields=2)
+    A, U = fields.sample(1, a_obs=a, a_mask=mask, method="heun_edm", steps=4,
+                         residual_weight=0.1, late_obs_factor=0.1,
+                         generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert A.shape == U.shape == (2, 1, 32, 32)
+    assert torch.isfinite(U).all()
+    np.testing.assert_allclose(A[:, 0][mask].numpy(), a[mask.numpy()], atol=1e-2)
+    with pytest.raises(ValueError, match="switch must be a fraction"):
+        fields.sample(1, a_obs=a, a_mask=mask, switch=1.5)

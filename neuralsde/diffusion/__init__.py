@@ -11,7 +11,7 @@ from .flows import FlowModel, Interpolant, InterpolantSDE, sample_flow, train_ve
 from .guidance import Inpaint, ObservationGuidance, ResidualGuidance, guided_score
 from .inversion import Inversion, invert
 from .likelihood import log_likelihood
-from .losses import dsm_loss
+from .losses import dsm_loss, edm_loss
 from .metrics import mmd2, noise_floor, sliced_wasserstein
 from .nets import ScoreMLP, TimeEmbedding
 from .restoration import RestorationModel, restore, train_restorer
@@ -66,6 +66,7 @@ __all__ = [
     "UNet",
     "checkerboard",
     "dsm_loss",
+    "edm_loss",
     "load_checkpoint",
     "mmd2",
     "net_from_config",

@@ -1,9 +1,10 @@
 """Save and load score-model checkpoints with their configuration, validated on load.
 
-A checkpoint is one ``torch.save`` file: ``{"format", "net", "sde", "meta", "state_dict"}``
-where ``net`` is the network's constructor config, ``sde`` the forward SDE's config and
-``meta`` free-form (data normalisation, resolution, training record). Weights may be stored in
-float16 to keep files small; they are loaded back in float32.
+A checkpoint is one ``torch.save`` file: ``{"format", "net", "sde", "precond", "meta",
+"state_dict"}`` where ``net`` is the network's constructor config, ``sde`` the forward SDE's
+config, ``precond`` the score model's parametrisation (absent in older files: noise
+prediction) and ``meta`` free-form (data normalisation, resolution, training record). Weights
+may be stored in float16 to keep files small; they are loaded back in float32.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from pathlib import Path
 import torch
 
 from neuralsde.diffusion.nets import ScoreMLP
-from neuralsde.diffusion.score import ScoreModel
+from neuralsde.diffusion.score import PRECONDITIONINGS, ScoreModel
 from neuralsde.diffusion.sdes import sde_from_config
 from neuralsde.diffusion.unet import UNet
 
 FORMAT = "neuralsde.diffusion/1"
 _NETS = {"mlp": ScoreMLP, "unet": UNet}
+NOISE = {"kind": "noise", "sigma_data": 0.5}
 
 
 def net_from_config(config: dict) -> torch.nn.Module:
@@ -53,6 +55,7 @@ def save_checkpoint(
             "format": FORMAT,
             "net": score_model.net.config,
             "sde": score_model.sde.config(),
+            "precond": score_model.config(),
             "meta": dict(meta or {}),
             "state_dict": state,
         },
@@ -79,7 +82,7 @@ def _compare(where: str, stored: dict, expected: dict) -> None:
 def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
     """Load ``(score_model, meta)`` from ``path``.
 
-    ``expected`` may hold any of ``{"net": {...}, "sde": {...}, "meta": {...}}``; every key
+    ``expected`` may hold any of ``{"net", "sde", "precond", "meta"}`` (each a dict); every key
     given must match the stored configuration, else a ValueError names the key, the stored
     value and the expected one.
 
@@ -108,12 +111,12 @@ def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
             f"{path} is not a neuralsde diffusion checkpoint (format {got!r}, expected {FORMAT!r})"
         )
     if expected is not None:
-        if not isinstance(expected, dict) or set(expected) - {"net", "sde", "meta"}:
+        if not isinstance(expected, dict) or set(expected) - {"net", "sde", "precond", "meta"}:
             raise ValueError(
-                f"expected must be a dict with keys among net, sde, meta; got {expected!r}"
+                f"expected must be a dict with keys among net, sde, precond, meta; got {expected!r}"
             )
         for part, want in expected.items():
-            _compare(part, ckpt[part], want)
+            _compare(part, ckpt.get(part, NOISE) if part == "precond" else ckpt[part], want)
     net = net_from_config(ckpt["net"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     try:
@@ -122,8 +125,16 @@ def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
         raise ValueError(
             f"checkpoint weights do not fit the net config {ckpt['net']}: {err}"
         ) from err
-    model = ScoreModel(net, sde_from_config(ckpt["sde"])).eval()
+    model = _score_model(net, ckpt["sde"], ckpt.get("precond", NOISE))
     return model, ckpt["meta"]
+
+
+def _score_model(net, sde_config: dict, precond: dict) -> ScoreModel:
+    if not isinstance(precond, dict) or precond.get("kind") not in PRECONDITIONINGS:
+        raise ValueError(f"precond config must be a dict with kind in {list(PRECONDITIONINGS)}; "
+                         f"got {precond!r}")  # fmt: skip
+    sd = float(precond.get("sigma_data", 0.5))
+    return ScoreModel(net, sde_from_config(sde_config), precond["kind"], sd).eval()
 
 
 def to_bytes(score_model: ScoreModel) -> tuple[str, bytes]:
@@ -140,6 +151,7 @@ def to_bytes(score_model: ScoreModel) -> tuple[str, bytes]:
              for k, v in score_model.net.state_dict().items()}  # fmt: skip
     weights = save(state)
     config = {"format": FORMAT, "net": score_model.net.config, "sde": score_model.sde.config(),
+              "precond": score_model.config(),
               "weights_sha256": hashlib.sha256(weights).hexdigest()}  # fmt: skip
     return json.dumps(config), weights
 
@@ -155,4 +167,4 @@ def from_bytes(config: str, weights: bytes) -> ScoreModel:
         raise ValueError("weights do not match the SHA-256 recorded in config")
     net = net_from_config(cfg["net"])
     net.load_state_dict(load(weights))
-    return ScoreModel(net, sde_from_config(cfg["sde"])).eval()
+    return _score_model(net, cfg["sde"], cfg.get("precond", NOISE))

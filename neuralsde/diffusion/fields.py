@@ -13,7 +13,8 @@ import torch
 
 from neuralsde.diffusion.checkpoint import load_checkpoint
 from neuralsde.diffusion.guidance import Inpaint, ObservationGuidance, ResidualGuidance
-from neuralsde.diffusion.sampling import sample
+from neuralsde.diffusion.sampling import ALIASES, SAMPLERS, sample
+from neuralsde.diffusion.schedules import schedule_times
 from neuralsde.pde.darcy import A_HIGH, A_LOW, darcy_residual
 
 
@@ -81,12 +82,21 @@ class DarcyFields:
         obs_weight: float = 100.0,
         sigma_y: float = 0.05,
         residual_weight: float = 0.0,
-        residual_start: float = 0.2,
+        residual_sigma: float | None = None,
+        switch: float = 0.8,
+        late_obs_factor: float = 1.0,
+        schedule=None,
         generator: torch.Generator | None = None,
-        batch_fields: int = 1,
     ):
         """Sample ``(a, u)`` given sparse observations (physical units, ``(n, n)`` or
         ``(fields, n, n)`` with boolean masks of the same shape).
+
+        Observed points are inpainted and guide the sampler (``obs_weight``, ``sigma_y`` in
+        normalised units) at every step. After the fraction ``switch`` of the ``steps`` the
+        PDE residual joins with ``residual_weight`` (if positive; ``residual_sigma``: see
+        :class:`ResidualGuidance`'s ``sigma_r``) and the observation weight is
+        multiplied by ``late_obs_factor`` (DiffusionPDE's protocol: ``switch=0.8``,
+        ``late_obs_factor=0.1``, ``method="heun_edm"`` on its Karras schedule).
 
         Returns ``(a, u)`` of shape ``(fields, n_samples, n, n)`` in physical units (``a``
         continuous; threshold with :func:`threshold_a`).
@@ -94,7 +104,6 @@ class DarcyFields:
         a_obs, a_mask, u_obs, u_mask = (
             None if v is None else torch.as_tensor(v) for v in (a_obs, a_mask, u_obs, u_mask)
         )
-        single = all(v is None or v.dim() == 2 for v in (a_obs, u_obs))
         fields = 1
         for v in (a_obs, u_obs):
             if v is not None and v.dim() == 3:
@@ -118,9 +127,19 @@ class DarcyFields:
         # each field repeated n_samples times along the batch
         vals = vals.repeat_interleave(n_samples, 0)
         mask = mask.repeat_interleave(n_samples, 0)
-        guidance = [Inpaint(mask, vals), ObservationGuidance(mask, vals, obs_weight, sigma_y)]
+        if not 0.0 <= float(switch) <= 1.0:
+            raise ValueError(f"switch must be a fraction of the steps in [0, 1]; got {switch!r}")
+        spec = SAMPLERS.get(ALIASES.get(method, method))
+        default = (spec.schedule if spec is not None else None) or "uniform"
+        knots = schedule_times(default if schedule is None else schedule, self.model.sde,
+                               int(steps))  # fmt: skip
+        t_switch = float(knots[min(len(knots) - 1, round(float(switch) * (len(knots) - 1)))])
+        guidance = [Inpaint(mask, vals),
+                    ObservationGuidance(mask, vals, obs_weight, sigma_y, t_switch,
+                                        late_obs_factor)]  # fmt: skip
         if residual_weight > 0:
-            guidance.append(ResidualGuidance(self.residual, residual_weight, residual_start))
+            guidance.append(ResidualGuidance(self.residual, residual_weight, t_switch,
+                                             residual_sigma))  # fmt: skip
         x = sample(
             self.model,
             self.model.sde,
@@ -129,12 +148,11 @@ class DarcyFields:
             steps=steps,
             guidance=guidance,
             generator=generator,
+            schedule=knots,
         )
         a, u = self.physical(x)
         a = a.reshape(fields, n_samples, n, n)
         u = u.reshape(fields, n_samples, n, n)
-        if single:
-            pass
         return a, u
 
 

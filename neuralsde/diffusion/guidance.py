@@ -74,29 +74,45 @@ class Inpaint(_Observed):
 
 class ObservationGuidance(_Observed):
     """Soft observation guidance (see the module docstring); ``sigma_y`` is the observation
-    noise std in data units, ``weight`` scales the guidance."""
+    noise std in data units, ``weight`` scales the guidance. For ``t < t_switch`` the weight
+    is multiplied by ``late_factor`` (DiffusionPDE lowers it to a tenth once the PDE residual
+    joins)."""
 
-    def __init__(self, mask, values, weight: float = 1.0, sigma_y: float = 0.05):
+    def __init__(self, mask, values, weight: float = 1.0, sigma_y: float = 0.05,
+                 t_switch: float | None = None, late_factor: float = 1.0):  # fmt: skip
         super().__init__(mask, values)
         self.weight, self.sigma_y = float(weight), float(sigma_y)
+        self.t_switch = None if t_switch is None else float(t_switch)
+        self.late_factor = float(late_factor)
 
     def loss(self, x0, t, alpha, sigma):
         m, y = self._mv(x0)
         r2 = self.sigma_y**2 + (sigma / alpha) ** 2
         sq = torch.where(m, (x0 - y) ** 2, torch.zeros_like(x0)) / r2
+        if self.t_switch is not None:
+            late = torch.as_tensor(t, dtype=x0.dtype, device=x0.device) < self.t_switch
+            sq = sq * _view(torch.where(late, self.late_factor, 1.0), x0)
         return 0.5 * self.weight * sq.sum()
 
 
 class ResidualGuidance:
     """Physics guidance ``weight |residual_fn(x0_hat)|^2 / 2`` for ``t < t_start``.
 
-    ``residual_fn(x0: (batch, *shape)) -> (batch, ...)``.
+    ``residual_fn(x0: (batch, *shape)) -> (batch, ...)``. With ``sigma_r`` the residual is
+    treated as an observation ``R(x_0) = 0`` with noise ``sigma_r``, like
+    :class:`ObservationGuidance`: the loss is divided by ``sigma_r^2 + sigma_t^2 / alpha_t^2``,
+    so that its pull on the sample does not vanish as the noise level falls (without it the
+    term is added to a score of size ``1 / sigma_t^2`` and fades at low noise).
     """
 
-    def __init__(self, residual_fn, weight: float = 1.0, t_start: float = 0.2):
+    def __init__(self, residual_fn, weight: float = 1.0, t_start: float = 0.2,
+                 sigma_r: float | None = None):  # fmt: skip
         if not callable(residual_fn):
             raise TypeError(f"residual_fn must be callable; got {type(residual_fn).__name__}")
+        if sigma_r is not None and not float(sigma_r) > 0:
+            raise ValueError(f"sigma_r must be positive or None; got {sigma_r!r}")
         self.residual_fn, self.weight, self.t_start = residual_fn, float(weight), float(t_start)
+        self.sigma_r = None if sigma_r is None else float(sigma_r)
 
     def check_shape(self, shape) -> None:
         return None
@@ -107,6 +123,8 @@ class ResidualGuidance:
             return None
         r = self.residual_fn(x0)
         per = r.pow(2).reshape(r.shape[0], -1).sum(-1)
+        if self.sigma_r is not None:
+            per = per / (self.sigma_r**2 + (sigma / alpha).reshape(-1) ** 2)
         return 0.5 * self.weight * (active * per).sum()
 
 

@@ -1,8 +1,17 @@
 """Wrapping a network as a score model: any callable ``(x, t) -> grad_x log p_t(x)``.
 
-Networks are trained to predict the noise ``z`` in ``x_t = alpha x_0 + sigma z``; the score is
-then ``-z_hat / sigma``. The input is scaled by ``1 / sqrt(alpha^2 + sigma^2)`` so that it has
-roughly unit variance at every noise level (for data of unit scale), which keeps VE usable.
+Two parametrisations of ``x_t = alpha x_0 + sigma z``:
+
+- ``"noise"``: the network predicts ``z``; the score is ``-z_hat / sigma``. The input is scaled
+  by ``1 / sqrt(alpha^2 + sigma^2)`` so that it has roughly unit variance at every noise level
+  (for data of unit scale), which keeps VE usable.
+- ``"edm"`` (Karras et al. 2022, "Elucidating the design space", Table 1): in the scaled
+  variables ``x_hat = x / alpha``, ``s = sigma / alpha`` the denoiser is
+  ``D = c_skip x_hat + c_out F(c_in x_hat, c_noise)`` with ``c_in = 1 / sqrt(s^2 + sd^2)``,
+  ``c_skip = sd^2 / (s^2 + sd^2)``, ``c_out = s sd / sqrt(s^2 + sd^2)``, ``c_noise = log(s) / 4``
+  (``sd``: the data's standard deviation), and the score is ``(alpha D - x) / sigma^2``. The
+  network's target ``(x_0 - c_skip x_hat) / c_out`` has unit variance at every noise level;
+  train it with :func:`~neuralsde.diffusion.losses.edm_loss`.
 """
 
 from __future__ import annotations
@@ -10,11 +19,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+PRECONDITIONINGS = ("noise", "edm")
+
 
 class ScoreModel(nn.Module):
-    """Score ``s(x, t) = -net(c_in(t) x, t) / sigma(t)`` from a noise-prediction network.
-
-    ``net(x, t)`` maps ``x: (batch, *shape)`` and ``t: (batch,)`` to ``(batch, *shape)``.
+    """Score from a network ``net(x, t)`` that maps ``x: (batch, *shape)`` and ``t: (batch,)``
+    to ``(batch, *shape)``: a noise prediction (``preconditioning="noise"``, the default) or
+    EDM's preconditioned denoiser (``"edm"``, with the data's standard deviation
+    ``sigma_data``); see the module docstring.
 
     Example:
         >>> import torch
@@ -24,10 +36,22 @@ class ScoreModel(nn.Module):
         torch.Size([5, 2])
     """
 
-    def __init__(self, net: nn.Module, sde):
+    def __init__(self, net: nn.Module, sde, preconditioning: str = "noise",
+                 sigma_data: float = 0.5):  # fmt: skip
         super().__init__()
+        if preconditioning not in PRECONDITIONINGS:
+            raise ValueError(
+                f"preconditioning must be one of {list(PRECONDITIONINGS)}; got {preconditioning!r}"
+            )
+        if not float(sigma_data) > 0:
+            raise ValueError(f"sigma_data must be positive; got {sigma_data!r}")
         self.net = net
         self.sde = sde
+        self.preconditioning, self.sigma_data = preconditioning, float(sigma_data)
+
+    def config(self) -> dict:
+        """The parametrisation, as checkpoints store it."""
+        return {"kind": self.preconditioning, "sigma_data": self.sigma_data}
 
     def _coefs(self, x, t):
         t = torch.as_tensor(t, dtype=x.dtype, device=x.device).reshape(-1).expand(x.shape[0])
@@ -36,10 +60,24 @@ class ScoreModel(nn.Module):
         s = self.sde.sigma(t).reshape(view)
         return t, a, s
 
-    def noise_prediction(self, x, t):
-        """The network's estimate of ``z``: ``(batch, *shape)``."""
+    def denoise(self, x, t):
+        """The estimate of ``x_0`` (Tweedie's ``E[x_0 | x_t = x]``): ``(batch, *shape)``."""
         t, a, s = self._coefs(x, t)
-        return self.net(x * torch.rsqrt(a**2 + s**2), t)
+        if self.preconditioning == "noise":
+            return (x - s * self.net(x * torch.rsqrt(a**2 + s**2), t)) / a
+        sd2, sh = self.sigma_data**2, s / a
+        x_hat, norm = x / a, torch.rsqrt(sh**2 + sd2)
+        c_noise = (torch.log(sh) / 4).reshape(-1)
+        out = self.net(x_hat * norm, c_noise)
+        return x_hat * (sd2 * norm**2) + out * (sh * self.sigma_data * norm)
+
+    def noise_prediction(self, x, t):
+        """The estimate of ``z``: ``(batch, *shape)``."""
+        if self.preconditioning == "noise":
+            t, a, s = self._coefs(x, t)
+            return self.net(x * torch.rsqrt(a**2 + s**2), t)
+        _, a, s = self._coefs(x, t)
+        return (x - a * self.denoise(x, t)) / s
 
     def forward(self, x, t):
         _, _, s = self._coefs(x, t)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from neuralsde.data.validation import as_float_tensor
-from neuralsde.diffusion.losses import dsm_loss
+from neuralsde.diffusion.losses import dsm_loss, edm_loss
 from neuralsde.diffusion.score import ScoreModel
 from neuralsde.train import fit
 
@@ -59,8 +59,14 @@ def train_score(
     generator: torch.Generator | None = None,
     verbose: bool = True,
     callback=None,
+    preconditioning: str = "noise",
+    sigma_data: float = 0.5,
 ):
-    """Fit a noise-prediction ``net`` to ``data: (n, *shape)`` by denoising score matching.
+    """Fit ``net`` to ``data: (n, *shape)`` by denoising score matching.
+
+    ``preconditioning="noise"`` trains a noise prediction with :func:`dsm_loss`; ``"edm"``
+    trains EDM's preconditioned denoiser with :func:`edm_loss` (``sigma_data``: the data's
+    standard deviation); see :class:`ScoreModel`.
 
     ``data`` is a tensor or a numpy array, of any float dtype: it is cast to the dtype of
     ``net``'s parameters.
@@ -81,13 +87,17 @@ def train_score(
     param = next(net.parameters(), None)
     dtype = param.dtype if param is not None else torch.get_default_dtype()
     data = as_float_tensor(data, "data", dtype, min_dim=2)
-    trainee = _Trainee(ScoreModel(net, sde), ema_decay)
+    trainee = _Trainee(ScoreModel(net, sde, preconditioning, sigma_data), ema_decay)
+    if preconditioning == "edm" and likelihood_weighting:
+        raise ValueError("likelihood_weighting: EDM's loss has its own weighting; pass False")
 
     def loss_fn(m: _Trainee, batch):
         if m.training and m.steps > 0:
             m.ema.update(m.model, m.steps)
         if m.training:
             m.steps += 1
+        if preconditioning == "edm":
+            return edm_loss(m.model, sde, batch)
         return dsm_loss(m.model, sde, batch, likelihood_weighting=likelihood_weighting)
 
     hist = fit(
@@ -105,5 +115,5 @@ def train_score(
         callback=callback,
         desc="train_score",
     )
-    out = ScoreModel(trainee.ema.shadow.net, sde).eval()
+    out = ScoreModel(trainee.ema.shadow.net, sde, preconditioning, sigma_data).eval()
     return out, hist
