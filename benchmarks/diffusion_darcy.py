@@ -42,39 +42,13 @@ def rel_l2(pred, true):
     return ((pred - true).norm(dim=(-2, -1)) / true.norm(dim=(-2, -1))).cpu().numpy()
 
 
-def evaluate(
-    fields,
-    a,
-    u,
-    mask,
-    *,
-    samples,
-    steps,
-    method,
-    obs_weight,
-    residual_weight,
-    sigma_y,
-    seed,
-    chunk,
-    switch,
-    late_obs_factor,
-    residual_sigma,
-):
-    """Per-field forward rel. L2 of u and inverse error rate of a."""
+def evaluate(fields, a, u, mask, *, samples, seed, chunk, **sampler):
+    """Per-field forward rel. L2 of u and inverse error rate of a; ``sampler``: the keyword
+    arguments of ``DarcyFields.sample`` (method, steps and guidance weights)."""
     fwd, inv, fwd_a_err = [], [], []
     for lo in range(0, a.shape[0], chunk):
         sl = slice(lo, lo + chunk)
-        kw = dict(
-            method=method,
-            steps=steps,
-            obs_weight=obs_weight,
-            sigma_y=sigma_y,
-            residual_weight=residual_weight,
-            switch=switch,
-            late_obs_factor=late_obs_factor,
-            residual_sigma=residual_sigma,
-            generator=torch.Generator().manual_seed(seed),
-        )
+        kw = {**sampler, "generator": torch.Generator().manual_seed(seed)}
         A, U = fields.sample(samples, a_obs=a[sl], a_mask=mask[sl], **kw)
         fwd += list(rel_l2(U.mean(1).cpu(), u[sl]))
         fwd_a_err += list((threshold_a(A.mean(1).cpu()) != a[sl]).float().mean((-2, -1)).numpy())
@@ -97,18 +71,15 @@ def baselines(a, u, mask):
     return out
 
 
-def plot(fields, a, u, mask, path, obs_w, res_w, args):
-    """Truth, sample mean and sample std of one forward and one inverse test field."""
+def plot(fields, a, u, mask, path, k, sampler):
+    """Truth, sample mean and sample std of one forward and one inverse test field (``k``
+    samples each; ``sampler`` as in :func:`evaluate`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    kw = dict(method=args.method, steps=args.steps, obs_weight=obs_w, sigma_y=args.sigma_y,
-              residual_weight=res_w, switch=args.switch, late_obs_factor=args.late_obs_factor,
-              residual_sigma=args.residual_sigma,
-              generator=torch.Generator().manual_seed(3))  # fmt: skip
-    k = args.plot_samples
+    kw = {**sampler, "generator": torch.Generator().manual_seed(3)}
     _, U = fields.sample(k, a_obs=a[:1], a_mask=mask[:1], **kw)
     A, _ = fields.sample(k, u_obs=u[:1], u_mask=mask[:1], **kw)
     A = threshold_a(A)
@@ -163,17 +134,15 @@ def main(argv=None):
     a_np, u_np = darcy_dataset(args.fields, n=n, seed=12345)
     a, u = torch.tensor(a_np), torch.tensor(u_np)
     mask = random_mask(n, args.fraction, torch.Generator().manual_seed(1), fields=args.fields)
-    base = dict(
-        samples=args.samples,
+    sampler = dict(
         steps=args.steps,
         method=args.method,
-        seed=0,
-        chunk=args.chunk,
         sigma_y=args.sigma_y,
         switch=args.switch,
         late_obs_factor=args.late_obs_factor,
         residual_sigma=args.residual_sigma,
     )
+    base = dict(samples=args.samples, seed=0, chunk=args.chunk, **sampler)
     obs_w, res_w, tuning = args.obs_weight, args.residual_weight, []
     if args.tune:
         nv = args.tune_fields
@@ -279,7 +248,8 @@ def main(argv=None):
     lines.append(f"| best constant a | - | {b['inverse_best_constant_error_rate']:.3f} |")
     lines.append("| DiffusionPDE (128 x 128, 2,000 steps, their paper) | 0.025 | 0.032 |")
     lines += ["", f"![truth, mean and std]({stem}.png)"]
-    plot(fields, a, u, mask, out / f"{stem}.png", obs_w, res_w, args)
+    plot(fields, a, u, mask, out / f"{stem}.png", args.plot_samples,
+         {**sampler, "obs_weight": obs_w, "residual_weight": res_w})  # fmt: skip
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -110,13 +110,14 @@ def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
         raise ValueError(
             f"{path} is not a neuralsde diffusion checkpoint (format {got!r}, expected {FORMAT!r})"
         )
+    ckpt.setdefault("precond", NOISE)  # written before the parametrisation was stored
     if expected is not None:
         if not isinstance(expected, dict) or set(expected) - {"net", "sde", "precond", "meta"}:
             raise ValueError(
                 f"expected must be a dict with keys among net, sde, precond, meta; got {expected!r}"
             )
         for part, want in expected.items():
-            _compare(part, ckpt.get(part, NOISE) if part == "precond" else ckpt[part], want)
+            _compare(part, ckpt[part], want)
     net = net_from_config(ckpt["net"])
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
     try:
@@ -125,7 +126,7 @@ def load_checkpoint(path, expected: dict | None = None, map_location="cpu"):
         raise ValueError(
             f"checkpoint weights do not fit the net config {ckpt['net']}: {err}"
         ) from err
-    model = _score_model(net, ckpt["sde"], ckpt.get("precond", NOISE))
+    model = _score_model(net, ckpt["sde"], ckpt["precond"])
     return model, ckpt["meta"]
 
 

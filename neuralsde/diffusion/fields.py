@@ -13,7 +13,7 @@ import torch
 
 from neuralsde.diffusion.checkpoint import load_checkpoint
 from neuralsde.diffusion.guidance import Inpaint, ObservationGuidance, ResidualGuidance
-from neuralsde.diffusion.sampling import ALIASES, SAMPLERS, sample
+from neuralsde.diffusion.sampling import default_schedule, sample
 from neuralsde.diffusion.schedules import schedule_times
 from neuralsde.pde.darcy import A_HIGH, A_LOW, darcy_residual
 
@@ -129,10 +129,8 @@ class DarcyFields:
         mask = mask.repeat_interleave(n_samples, 0)
         if not 0.0 <= float(switch) <= 1.0:
             raise ValueError(f"switch must be a fraction of the steps in [0, 1]; got {switch!r}")
-        spec = SAMPLERS.get(ALIASES.get(method, method))
-        default = (spec.schedule if spec is not None else None) or "uniform"
-        knots = schedule_times(default if schedule is None else schedule, self.model.sde,
-                               int(steps))  # fmt: skip
+        knots = schedule_times(default_schedule(method) if schedule is None else schedule,
+                               self.model.sde, int(steps))  # fmt: skip
         t_switch = float(knots[min(len(knots) - 1, round(float(switch) * (len(knots) - 1)))])
         guidance = [Inpaint(mask, vals),
                     ObservationGuidance(mask, vals, obs_weight, sigma_y, t_switch,

@@ -226,7 +226,7 @@ def sample(
         g.check_shape(shape)
     opts = _options(name, options, eta)
     fixed = spec.kind not in ("ode", "adaptive") or schedule is not None or steps is not None
-    default = spec.schedule or "uniform"
+    default = default_schedule(name)
     if t_start is not None:
         t_start = positive(t_start, "t_start")
         if not t_start <= sde.T or x_T is None:
@@ -309,6 +309,13 @@ def sample(
     if return_info:
         out += ({"nfe": counter.nfe, "method": method, "steps": steps, "knots": knots},)
     return out if len(out) > 1 else x
+
+
+def default_schedule(method: str) -> str:
+    """The schedule ``method`` samples on when none is given (the module's table)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    return SAMPLERS[ALIASES.get(method, method)].schedule or "uniform"
 
 
 def _no_noise(ta, tb):

@@ -60,28 +60,32 @@ class ScoreModel(nn.Module):
         s = self.sde.sigma(t).reshape(view)
         return t, a, s
 
+    def _noise(self, x, t, a, s):
+        if self.preconditioning == "noise":
+            return self.net(x * torch.rsqrt(a**2 + s**2), t)
+        return (x - a * self._denoise(x, a, s)) / s
+
+    def _denoise(self, x, a, s):
+        """EDM's preconditioned denoiser (see the module docstring)."""
+        sd2, sh = self.sigma_data**2, s / a
+        x_hat, norm = x / a, torch.rsqrt(sh**2 + sd2)
+        out = self.net(x_hat * norm, (torch.log(sh) / 4).reshape(-1))
+        return x_hat * (sd2 * norm**2) + out * (sh * self.sigma_data * norm)
+
     def denoise(self, x, t):
         """The estimate of ``x_0`` (Tweedie's ``E[x_0 | x_t = x]``): ``(batch, *shape)``."""
         t, a, s = self._coefs(x, t)
-        if self.preconditioning == "noise":
-            return (x - s * self.net(x * torch.rsqrt(a**2 + s**2), t)) / a
-        sd2, sh = self.sigma_data**2, s / a
-        x_hat, norm = x / a, torch.rsqrt(sh**2 + sd2)
-        c_noise = (torch.log(sh) / 4).reshape(-1)
-        out = self.net(x_hat * norm, c_noise)
-        return x_hat * (sd2 * norm**2) + out * (sh * self.sigma_data * norm)
+        if self.preconditioning == "edm":
+            return self._denoise(x, a, s)
+        return (x - s * self._noise(x, t, a, s)) / a
 
     def noise_prediction(self, x, t):
         """The estimate of ``z``: ``(batch, *shape)``."""
-        if self.preconditioning == "noise":
-            t, a, s = self._coefs(x, t)
-            return self.net(x * torch.rsqrt(a**2 + s**2), t)
-        _, a, s = self._coefs(x, t)
-        return (x - a * self.denoise(x, t)) / s
+        return self._noise(x, *self._coefs(x, t))
 
     def forward(self, x, t):
-        _, _, s = self._coefs(x, t)
-        return -self.noise_prediction(x, t) / s
+        t, a, s = self._coefs(x, t)
+        return -self._noise(x, t, a, s) / s
 
 
 def check_score_fn(score_model) -> None:
