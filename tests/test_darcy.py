@@ -117,3 +117,53 @@ def test_edm_checkpoint_samples_with_diffusionpdes_protocol():
     np.testing.assert_allclose(A[:, 0][mask].numpy(), a[mask.numpy()], atol=1e-2)
     with pytest.raises(ValueError, match="switch must be a fraction"):
         fields.sample(1, a_obs=a, a_mask=mask, switch=1.5)
+
+
+@pytest.mark.skipif(not CKPT32.exists(), reason="shipped checkpoint missing")
+def test_sampler_settings_come_from_the_call_then_the_checkpoint_then_the_library():
+    from neuralsde.diffusion.fields import SAMPLER, DarcyFields, random_mask
+
+    fields = DarcyFields.from_checkpoint(CKPT32, resolution=32)
+    stored = fields.meta["sampler"]  # the shipped model carries its benchmarked protocol
+    assert stored["method"] == "heun_edm" and stored["late_obs_factor"] == 0.1
+    assert fields.sampler_settings() == {**SAMPLER, **stored}
+    assert fields.sampler_settings(steps=7, obs_weight=None)["steps"] == 7
+    assert fields.sampler_settings(steps=7)["obs_weight"] == stored["obs_weight"]
+    a, _ = darcy_dataset(1, n=32, seed=9)
+    mask = random_mask(32, 0.03, torch.Generator().manual_seed(1), fields=1)
+    explicit = {**stored, "steps": 3}
+    A0, U0 = fields.sample(1, a_obs=a, a_mask=mask, steps=3,
+                           generator=torch.Generator().manual_seed(4))  # fmt: skip
+    A1, U1 = fields.sample(1, a_obs=a, a_mask=mask, generator=torch.Generator().manual_seed(4),
+                           **explicit)  # fmt: skip
+    assert torch.equal(A0, A1) and torch.equal(U0, U1)
+    A2, _ = fields.sample(1, a_obs=a, a_mask=mask, generator=torch.Generator().manual_seed(4),
+                          **{**explicit, "obs_weight": 1.0})  # fmt: skip
+    assert not torch.equal(A0, A2)
+    bare = DarcyFields(fields.model, {k: v for k, v in fields.meta.items() if k != "sampler"})
+    assert bare.sampler_settings() == SAMPLER
+    with pytest.raises(TypeError, match="unknown sampler settings \\['stepz'\\]"):
+        fields.sampler_settings(stepz=3)
+
+
+@pytest.mark.skipif(not CKPT32.exists(), reason="shipped checkpoint missing")
+def test_estimate_is_the_sample_mean_thresholded_and_keeps_observed_values():
+    from neuralsde.diffusion.fields import DarcyFields, random_mask, threshold_a
+
+    fields = DarcyFields.from_checkpoint(CKPT32, resolution=32)
+    a, u = darcy_dataset(2, n=32, seed=6)
+    mask = random_mask(32, 0.03, torch.Generator().manual_seed(2), fields=2)
+    kw = {"a_obs": a, "a_mask": mask, "steps": 3}
+    A, U = fields.sample(3, generator=torch.Generator().manual_seed(5), **kw)
+    est = fields.estimate(n_samples=3, generator=torch.Generator().manual_seed(5), **kw)
+    assert est.a.shape == est.u.shape == est.a_std.shape == (2, 32, 32)
+    assert torch.equal(est.a, threshold_a(A.mean(1)))
+    torch.testing.assert_close(est.u, U.mean(1))
+    torch.testing.assert_close(est.u_std, U.std(1))
+    assert set(est.a.unique().tolist()) <= {3.0, 12.0}
+    np.testing.assert_array_equal(est.a[mask].numpy(), a[mask.numpy()])  # inpainted exactly
+    one = fields.estimate(n_samples=1, generator=torch.Generator().manual_seed(5), **kw)
+    assert torch.equal(one.a_std, torch.zeros_like(one.a_std))
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n_samples must be a positive int"):
+            fields.estimate(n_samples=bad, **kw)

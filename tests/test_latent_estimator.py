@@ -91,7 +91,21 @@ def test_elbo_is_equivariant_to_the_data_units(data):
 def test_fractional_noise_exposes_the_fitted_hurst(data):
     m = LatentSDEForecaster(noise="fractional", hurst=0.6, **SMALL).fit(data)
     assert 0 < m.hurst_ < 1
-    assert len(m.hurst_history_) == 2
+    assert len(m.hurst_history_) == 3  # two epochs and the polish
+    assert m.hurst_history_[-1] == pytest.approx(m.hurst_)
+
+
+def test_polish_runs_lbfgs_on_the_backward_filter_fit_only_and_never_lowers_the_elbo(data):
+    frac = LatentSDEForecaster(noise="fractional", **{**SMALL, "epochs": 4}).fit(data)
+    assert frac.model_.posterior_kind == "backward_filter"
+    assert 1 <= frac.polish_["evaluations"] <= 2  # "auto": half the epochs
+    assert frac.polish_["loss_after"] <= frac.polish_["loss_before"]
+    assert len(frac.hurst_history_) == 5  # four epochs and the polish
+    assert LatentSDEForecaster(**SMALL).fit(data).polish_ is None  # neural posterior
+    assert LatentSDEForecaster(polish=3, **SMALL).fit(data).polish_["evaluations"] <= 3
+    for bad, err in ((-1, ValueError), ("yes", TypeError), (True, TypeError)):
+        with pytest.raises(err, match="polish must be 'auto' or an int >= 0"):
+            LatentSDEForecaster(polish=bad, **SMALL).fit(data)
 
 
 def test_predict_before_the_data_start_is_rejected(fitted, data):

@@ -5,8 +5,9 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
-from neuralsde.train import DivergenceWarning, fit, iterate_batches
+from neuralsde.train import DivergenceWarning, fit, iterate_batches, polish
 
 
 def _mse(model, batch):
@@ -222,3 +223,87 @@ def test_mismatched_tensors_are_rejected():
 def test_loss_fn_must_be_callable():
     with pytest.raises(TypeError, match="loss_fn must be callable"):
         fit(torch.nn.Linear(2, 1), None, torch.zeros(2, 2), verbose=False)
+
+
+def test_polish_reaches_the_least_squares_solution_in_closed_form():
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 3, generator=g, dtype=torch.float64)
+    y = X @ torch.tensor([1.5, -2.0, 0.5], dtype=torch.float64) + 0.1 * torch.randn(
+        40, generator=g, dtype=torch.float64
+    )
+    lin = nn.Linear(3, 1).double()
+    before, after, n, stopped = polish(
+        lin, lambda m, b: ((m(b[0])[:, 0] - b[1]) ** 2).mean(), (X, y), max_eval=60, batch_size=16
+    )
+    assert stopped is None
+    A = torch.cat([X, torch.ones(40, 1, dtype=torch.float64)], 1)
+    exact = torch.linalg.lstsq(A, y[:, None]).solution[:, 0]
+    # L-BFGS stops once the loss changes by < 1e-9 (torch's tolerance_change): the weights
+    # are then within ~1e-5 of the solution and the loss within ~1e-9 of the least one
+    torch.testing.assert_close(lin.weight[0].detach(), exact[:3], atol=2e-5, rtol=0)
+    torch.testing.assert_close(lin.bias.detach(), exact[3:], atol=2e-5, rtol=0)
+    resid = ((A @ exact - y) ** 2).mean()
+    assert after == pytest.approx(float(resid), abs=1e-8) and after < before and n <= 60
+
+
+def test_polish_follows_a_curved_valley_that_adam_crawls_along():
+    """Rosenbrock's valley from (-1.2, 1): 100 L-BFGS evaluations reach the minimum (1, 1);
+    100 Adam steps at lr 0.01 (one gradient each) do not get near it."""
+
+    class Point(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.p = nn.Parameter(torch.tensor([-1.2, 1.0], dtype=torch.float64))
+
+    def rosen(m, _):
+        x, y = m.p
+        return (1 - x) ** 2 + 100 * (y - x**2) ** 2
+
+    pt = Point()
+    after = polish(pt, rosen, torch.zeros(1), max_eval=100).after
+    torch.testing.assert_close(pt.p.detach(), torch.ones(2, dtype=torch.float64), atol=1e-4,
+                               rtol=0)  # fmt: skip
+    assert after < 1e-8
+    adam, opt = Point(), None
+    opt = torch.optim.Adam(adam.parameters(), lr=0.01)
+    for _ in range(100):
+        opt.zero_grad()
+        rosen(adam, None).backward()
+        opt.step()
+    assert rosen(adam, None).item() > 1.0
+
+
+def test_polish_stops_at_a_failing_trial_point_and_keeps_the_best_state():
+    lin = nn.Linear(1, 1)
+    state = {k: v.clone() for k, v in lin.state_dict().items()}
+    calls = []
+
+    def blows_up(m, b):  # finite at the start, NaN once the weights move
+        calls.append(1)
+        out = ((m(b) - 2 * b) ** 2).mean()
+        return out if len(calls) <= 2 else out * float("nan")
+
+    out = polish(lin, blows_up, torch.linspace(-1, 1, 5)[:, None], max_eval=5)
+    assert out.after == out.before and out.stopped == "the loss became nan"
+    for k, v in lin.state_dict().items():
+        assert torch.equal(v, state[k])
+
+    def not_spd(m, b):  # Cholesky of [[1, w], [w, 1]] fails once |w| >= 1
+        w = m.weight[0, 0]
+        M = torch.stack([torch.stack([torch.ones(()), w]), torch.stack([w, torch.ones(())])])
+        return torch.linalg.cholesky(M)[1, 1]  # sqrt(1 - w^2): falls as |w| -> 1
+
+    lin = nn.Linear(1, 1)
+    with torch.no_grad():
+        lin.weight.fill_(0.5)
+    out = polish(lin, not_spd, torch.zeros(2, 1), max_eval=30)
+    assert out.stopped is not None and "not positive-definite" in out.stopped
+    assert out.after < out.before  # it kept the best point before the failure
+    assert abs(lin.weight.item()) < 1 and out.after == pytest.approx(
+        math.sqrt(1 - lin.weight.item() ** 2), rel=1e-6
+    )
+    nan = polish(lin, lambda m, b: m(b).sum() * float("nan"), torch.zeros(2, 1), max_eval=5)
+    assert nan.evaluations == 0 and nan.stopped == "the loss is nan before polishing"
+    for bad in (0, -3, 2.5):
+        with pytest.raises((ValueError, TypeError), match="max_eval"):
+            polish(lin, blows_up, torch.zeros(2, 1), max_eval=bad)

@@ -61,6 +61,14 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         hurst_warmup: fraction of the epochs during which H stays fixed while the drifts learn
             (early on, a poor prior drift makes cheap posterior steering, i.e. low H, look good).
         n_train_samples: posterior samples per series in each ELBO estimate.
+        polish: after the Adam epochs, at most this many evaluations of L-BFGS on the ELBO of
+            the whole training set with the noise draws held fixed
+            (:func:`neuralsde.train.polish`; one evaluation costs about one epoch); ``"auto"``
+            (default): half the epochs with the backward-filter posterior, whose ELBO has almost
+            no sampling noise, else 0. The Hurst index and the
+            drift trade off along a long curved ridge of the likelihood (a rougher path or a
+            faster mean reversion explain the same short-lag wiggles), which Adam crawls along
+            and quasi-Newton steps follow (``benchmarks/hurst_recovery.py``).
         seasonal_period: the length of a season (a number in the time units for numeric
             times; a ``pandas.Timedelta``, ``numpy.timedelta64`` or a string such as
             ``"365.25D"`` for datetimes), or None. Then a seasonal mean of ``harmonics``
@@ -109,6 +117,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         hurst_lr=0.05,
         hurst_warmup=0.2,
         n_train_samples=1,
+        polish="auto",
         seasonal_period=None,
         harmonics=3,
         trend=False,
@@ -140,6 +149,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         self.hurst_lr = hurst_lr
         self.hurst_warmup = hurst_warmup
         self.n_train_samples = n_train_samples
+        self.polish = polish
         self.seasonal_period = seasonal_period
         self.harmonics = harmonics
         self.trend = trend
@@ -157,7 +167,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
                              learn_hurst=self.learn_hurst, T=1.0)  # fmt: skip
         raise ValueError(f"noise must be one of {NOISES} or a MarkovFBM; got {self.noise!r}")
 
-    _fitted_json = ("n_features_in_", "channels_", "hurst_history_")
+    _fitted_json = ("n_features_in_", "channels_", "hurst_history_", "polish_")
 
     def _tensors(self, batch, name="X"):
         """Rescaled times ``(B, L)`` and standardised values ``(B, L, C)`` (float32)."""
@@ -188,6 +198,7 @@ class LatentSDEForecaster(NeuralSDEEstimator):
     def fit(self, X, y=None):
         """Fit by maximising the ELBO (KL annealed over the first ``kl_anneal`` of epochs)."""
         from neuralsde.train import fit as train_loop
+        from neuralsde.train import polish
 
         for name in ("epochs", "latent_dim", "context_dim", "hidden", "n_train_samples"):
             v = getattr(self, name)
@@ -214,6 +225,8 @@ class LatentSDEForecaster(NeuralSDEEstimator):
         with torch.random.fork_rng():
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
             self.model_ = self._build_model(noise)
+        n_polish = self._polish_evaluations()
+        self.polish_ = None
         times, values = self._tensors(batch)
         gen = self._generator(None)
         anneal_epochs = max(1, int(round(self.kl_anneal * self.epochs)))
@@ -258,7 +271,35 @@ class LatentSDEForecaster(NeuralSDEEstimator):
             patience=self.patience, lr_schedule=None, callback=callback, optimizer=optimizer,
             generator=self._generator(None), verbose=self.verbose, desc="LatentSDE",
         )  # fmt: skip
+        if n_polish:
+            seed = 0 if self.random_state is None else int(self.random_state)
+
+            def fixed_noise(model, b):
+                gen = torch.Generator().manual_seed(seed)
+                return model.elbo(b[0], b[1], n_samples=self.n_train_samples,
+                                  generator=gen)["loss"]  # fmt: skip
+
+            out = polish(self.model_, fixed_noise, (times, values), max_eval=n_polish,
+                         batch_size=self.batch_size)  # fmt: skip
+            self.polish_ = {"loss_before": out.before, "loss_after": out.after,
+                            "evaluations": out.evaluations, "stopped": out.stopped}  # fmt: skip
+            if self.model_.hurst is not None:
+                self.hurst_history_.append(float(self.model_.hurst.detach()))
+            if self.verbose:
+                print(
+                    f"L-BFGS polish: {out.evaluations} evaluations, loss {out.before:.4f} -> "
+                    f"{out.after:.4f}" + (f" (stopped: {out.stopped})" if out.stopped else "")
+                )
         return self
+
+    def _polish_evaluations(self) -> int:
+        if self.polish == "auto":
+            return int(self.epochs) // 2 if self.model_.posterior_kind == "backward_filter" else 0
+        if isinstance(self.polish, bool) or not isinstance(self.polish, (int, np.integer)):
+            raise TypeError(f"polish must be 'auto' or an int >= 0; got {self.polish!r}")
+        if self.polish < 0:
+            raise ValueError(f"polish must be 'auto' or an int >= 0; got {self.polish!r}")
+        return int(self.polish)
 
     @property
     def hurst_(self) -> float | None:

@@ -1,5 +1,6 @@
-"""Fuzzing issue 20's entry points: the CRPS scores, the forecaster's ``seasonal_period`` and
-the change detector's ruptures searches, every argument drawn from good and bad values."""
+"""Fuzzing issue 20's entry points: the CRPS scores, the forecaster's ``seasonal_period``,
+``posterior`` and ``polish`` and the change detector's ruptures searches, every argument drawn
+from good and bad values."""
 
 from __future__ import annotations
 
@@ -106,9 +107,11 @@ def test_detector_search(drawn):
 GAPPY = SERIES.copy(deep=True)
 GAPPY["values"][0, ::3, 0] = NAN
 POSTERIOR_GOOD = {"posterior": st.sampled_from([None, "neural", "backward_filter"]),
-                  "noise": st.sampled_from(["brownian", "fractional"])}  # fmt: skip
+                  "noise": st.sampled_from(["brownian", "fractional"]),
+                  "polish": st.sampled_from(["auto", 0, 2])}  # fmt: skip
 POSTERIOR_BAD = {"posterior": st.sampled_from(["smoother", 1, ""]),
-                 "noise": st.sampled_from(["levy", 0.5])}  # fmt: skip
+                 "noise": st.sampled_from(["levy", 0.5]),
+                 "polish": st.sampled_from([-1, "yes", 2.5, True])}  # fmt: skip
 
 
 @settings(max_examples=examples(20), deadline=None)
