@@ -196,11 +196,6 @@ def main(argv=None):
         # stage 1: observation weight without the residual; stage 2: the residual weight
         obs_w = min([100.0, 300.0, 1000.0, 3000.0], key=lambda ow: trial(ow, 0.0))
         res_w = min(args.residual_grid, key=lambda rw: trial(obs_w, rw))
-    if args.store_settings:
-        model, meta = load_checkpoint(args.checkpoint)
-        meta["sampler"] = {**sampler, "obs_weight": obs_w, "residual_weight": res_w}
-        save_checkpoint(args.checkpoint, model, meta, half=True)
-        print("stored in", args.checkpoint, meta["sampler"], flush=True)
     rows = {}
     for name, rw in (("no_pde_guidance", 0.0), ("pde_guidance", res_w)):
         t1 = time.time()
@@ -222,6 +217,12 @@ def main(argv=None):
             "seconds": time.time() - t1,
         }
         print(name, rows[name], flush=True)
+    if args.store_settings:  # no PDE guidance by default if it diverged on any test draw
+        model, meta = load_checkpoint(args.checkpoint)
+        safe_rw = 0.0 if "diverged" in rows.get("pde_guidance", {}) else res_w
+        meta["sampler"] = {**sampler, "obs_weight": obs_w, "residual_weight": safe_rw}
+        save_checkpoint(args.checkpoint, model, meta, half=True)
+        print("stored in", args.checkpoint, meta["sampler"], flush=True)
     res = {
         "resolution": n,
         "fields": args.fields,
