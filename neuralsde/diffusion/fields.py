@@ -232,10 +232,9 @@ class DarcyFields:
 
 def estimate_from_samples(a: torch.Tensor, u: torch.Tensor) -> Estimate:
     """:class:`Estimate` of samples ``a, u: (fields, n_samples, n, n)`` (physical units)."""
-    if a.shape[1] == 1:
-        return Estimate(threshold_a(a[:, 0]), u[:, 0], torch.zeros_like(a[:, 0]),
-                        torch.zeros_like(u[:, 0]))  # fmt: skip
-    return Estimate(threshold_a(a.mean(1)), u.mean(1), a.std(1), u.std(1))
+    c = int(a.shape[1] > 1)  # one draw: spread 0, not the NaN of an unbiased std
+    return Estimate(threshold_a(a.mean(1)), u.mean(1), a.std(1, correction=c),
+                    u.std(1, correction=c))  # fmt: skip
 
 
 def threshold_a(a: torch.Tensor) -> torch.Tensor:

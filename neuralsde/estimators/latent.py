@@ -275,12 +275,10 @@ class LatentSDEForecaster(NeuralSDEEstimator):
             generator=self._generator(None), verbose=self.verbose, desc="LatentSDE",
         )  # fmt: skip
         if n_polish:
-            seed = 0 if self.random_state is None else int(self.random_state)
 
-            def fixed_noise(model, b):
-                gen = torch.Generator().manual_seed(seed)
+            def fixed_noise(model, b):  # the same draws at every evaluation
                 return model.elbo(b[0], b[1], n_samples=self.n_train_samples,
-                                  generator=gen)["loss"]  # fmt: skip
+                                  generator=self._generator(None))["loss"]  # fmt: skip
 
             out = polish(self.model_, fixed_noise, (times, values), max_eval=n_polish,
                          batch_size=self.batch_size)  # fmt: skip
